@@ -1,0 +1,69 @@
+"""sipwright: a correct, fast, typed SIP stack (RFC 3261).
+
+This package re-exports the sans-I/O message layer; it has no logic of its own.
+"""
+
+from ._version import __version__
+from .errors import ParseError, SipError
+from .headers import (
+    AuthHeader,
+    Contact,
+    CSeq,
+    Headers,
+    MediaType,
+    NameAddr,
+    ParamHeader,
+    Params,
+    Via,
+)
+from .ids import IdFactory, SecretsIdFactory, SequentialIdFactory, new_branch, new_call_id, new_tag
+from .limits import DEFAULT_LIMITS, ParseLimits
+from .message import BuildError, Message, Request, Response, make_response
+from .parser import KeepAlive, StreamParser, parse
+from .server_transport import ResponseTarget, response_target, stamp_received
+from .uri import AbsoluteUri, SipUri, TelUri, Uri, parse_uri
+from .validate import Finding, Report, validate, validate_message, validate_stream
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "AbsoluteUri",
+    "AuthHeader",
+    "BuildError",
+    "CSeq",
+    "Contact",
+    "Finding",
+    "Headers",
+    "IdFactory",
+    "KeepAlive",
+    "MediaType",
+    "Message",
+    "NameAddr",
+    "ParamHeader",
+    "Params",
+    "ParseError",
+    "ParseLimits",
+    "Report",
+    "Request",
+    "Response",
+    "ResponseTarget",
+    "SecretsIdFactory",
+    "SequentialIdFactory",
+    "SipError",
+    "SipUri",
+    "StreamParser",
+    "TelUri",
+    "Uri",
+    "Via",
+    "__version__",
+    "make_response",
+    "new_branch",
+    "new_call_id",
+    "new_tag",
+    "parse",
+    "parse_uri",
+    "response_target",
+    "stamp_received",
+    "validate",
+    "validate_message",
+    "validate_stream",
+]

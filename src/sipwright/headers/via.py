@@ -1,0 +1,169 @@
+"""The Via header (RFC 3261 §20.42, §18.2.1, RFC 3581).
+
+``Via: SIP/2.0/UDP host:port;branch=z9hG4bK...;received=...;rport``. LWS is
+allowed around the slashes of sent-protocol and before the colon of sent-by
+(§25.1: ``SLASH = SWS "/" SWS``, ``COLON = SWS ":" SWS``), which RFC 4475's
+wsinv message exercises.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .params import Params, format_params, parse_params
+from ..errors import ParseError
+from ..ids import BRANCH_COOKIE
+
+__all__ = ["BRANCH_COOKIE", "Via", "parse_via"]
+
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+# sent-protocol LWS sent-by, then parameters from the first ';'.
+_VIA_RE = re.compile(
+    rf"[ \t]*({_TOKEN})[ \t]*/[ \t]*({_TOKEN})[ \t]*/[ \t]*({_TOKEN})[ \t]+"
+    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)"
+    r"(?:[ \t]*:[ \t]*([0-9]{1,5}))?[ \t]*"
+)
+
+
+class Via:
+    """One Via value. Immutable; ``with_param`` returns a changed copy."""
+
+    __slots__ = (
+        "_text",
+        "host",
+        "params",
+        "port",
+        "protocol_name",
+        "protocol_version",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        transport: str,
+        host: str,
+        port: int | None = None,
+        params: Params | None = None,
+        *,
+        protocol_name: str = "SIP",
+        protocol_version: str = "2.0",
+        text: str | None = None,
+    ) -> None:
+        self.protocol_name = protocol_name
+        self.protocol_version = protocol_version
+        #: Upper-cased transport token: UDP, TCP, TLS, SCTP, WS, WSS or an extension.
+        self.transport = transport.upper()
+        #: sent-by host as written (an IPv6 reference keeps its brackets).
+        self.host = host
+        self.port = port
+        self.params = params if params is not None else Params()
+        self._text = text
+
+    @property
+    def branch(self) -> str | None:
+        """The branch parameter (the transaction ID when it has the magic cookie)."""
+        return self.params.get("branch")
+
+    @property
+    def received(self) -> str | None:
+        """The ``received`` parameter added by the next hop (§18.2.1)."""
+        return self.params.get("received")
+
+    @property
+    def rport(self) -> int | None:
+        """The filled-in ``rport`` value (RFC 3581), or None if absent or empty."""
+        value = self.params.get("rport")
+        if value is None or not value.isdigit():
+            return None
+        return int(value)
+
+    @property
+    def has_rport(self) -> bool:
+        """Whether the rport parameter is present at all (a request asks for it empty)."""
+        return "rport" in self.params
+
+    @property
+    def maddr(self) -> str | None:
+        return self.params.get("maddr")
+
+    @property
+    def ttl(self) -> int | None:
+        value = self.params.get("ttl")
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def sent_by(self) -> str:
+        """``host[:port]`` as it identifies the sender (§18.2.2)."""
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+    @property
+    def has_magic_cookie(self) -> bool:
+        """Whether the branch is RFC 3261 style (§8.1.1.7), i.e. usable for §17 matching."""
+        branch = self.branch
+        return branch is not None and branch.startswith(BRANCH_COOKIE)
+
+    def with_param(self, name: str, value: str | None) -> Via:
+        """A copy with a parameter set (e.g. ``received``), keeping the others in order."""
+        return Via(
+            self.transport,
+            self.host,
+            self.port,
+            self.params.with_param(name, value),
+            protocol_name=self.protocol_name,
+            protocol_version=self.protocol_version,
+        )
+
+    def __str__(self) -> str:
+        if self._text is not None:
+            return self._text
+        sent_by = self.sent_by
+        proto = f"{self.protocol_name}/{self.protocol_version}/{self.transport}"
+        return f"{proto} {sent_by}{format_params(self.params.items())}"
+
+    def __repr__(self) -> str:
+        return f"Via({str(self)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Via):
+            return NotImplemented
+        return (
+            self.transport == other.transport
+            and self.host.lower() == other.host.lower()
+            and self.port == other.port
+            and self.params == other.params
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.transport, self.host.lower(), self.port))
+
+
+def parse_via(text: str) -> Via:
+    """Parse one Via value (one element of the comma list)."""
+    m = _VIA_RE.match(text)
+    if m is None:
+        raise ParseError(f"malformed Via {text[:60]!r}", header="Via")
+    name, version, transport, host, port_text = m.groups()
+    end = m.end()
+    port: int | None = None
+    if port_text is not None:
+        port = int(port_text)
+        if port > 65535:
+            raise ParseError("Via port out of range", header="Via")
+    rest = text[end:]
+    if rest:
+        try:
+            pairs = parse_params(rest)
+        except ParseError as exc:
+            raise ParseError(f"bad Via parameter: {exc.reason}", header="Via") from None
+        params = Params(pairs)
+    else:
+        params = Params()
+    return Via(
+        transport,
+        host,
+        port,
+        params,
+        protocol_name=name,
+        protocol_version=version,
+        text=text.strip(" \t"),
+    )

@@ -1,0 +1,509 @@
+"""SIP requests and responses (RFC 3261 §7), with lazily parsed typed headers.
+
+Parsing a message only splits it into a start line, header lines and a body;
+each typed view (``msg.via``, ``msg.from_``, ``msg.cseq``…) is parsed the first
+time it is read and cached until the headers change. A proxy that touches five
+headers of a twenty-header message pays for five.
+
+A typed view of a malformed header raises :class:`~sipwright.ParseError` when
+it is read; :func:`sipwright.validate` reports every such fault at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TypeVar, cast
+
+from ._abnf import DIGITS_RE, TOKEN_RE
+from .errors import ParseError, SipError
+from .headers.address import Contact, NameAddr, parse_contact, parse_name_addr
+from .headers.auth import AuthHeader, parse_auth
+from .headers.container import Headers
+from .headers.cseq import CSeq, parse_cseq
+from .headers.misc import (
+    MediaType,
+    ParamHeader,
+    parse_delta_seconds,
+    parse_media_type,
+    parse_param_header,
+    parse_token_list,
+)
+from .headers.via import Via, parse_via
+from .status import reason_phrase
+from .uri import Uri, parse_uri
+
+__all__ = ["BuildError", "Message", "Request", "Response", "make_response"]
+
+SIP_VERSION = "SIP/2.0"
+_T = TypeVar("_T")
+
+
+class BuildError(SipError, ValueError):
+    """A message built in code would break a MUST of RFC 3261 (local misuse)."""
+
+
+class Message:
+    """Common part of :class:`Request` and :class:`Response`."""
+
+    __slots__ = ("_body", "defects", "headers", "version")
+
+    headers: Headers
+    version: str
+    _body: bytes
+    #: Non-fatal faults found while parsing (bare LF, bytes after the body…),
+    #: as ``(code, message)`` pairs; :func:`sipwright.validate` reports them.
+    defects: list[tuple[str, str]]
+
+    def _init_common(
+        self,
+        headers: Headers | Iterable[tuple[str, str]] | None,
+        body: bytes,
+        content_type: str | None,
+    ) -> None:
+        self.version = SIP_VERSION
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.defects = []
+        self._body = b""
+        self.set_body(body, content_type)
+
+    # -- body -------------------------------------------------------------------
+
+    @property
+    def body(self) -> bytes:
+        """The message body: exactly Content-Length bytes (§18.3, §20.14)."""
+        return self._body
+
+    @body.setter
+    def body(self, body: bytes) -> None:
+        self.set_body(body)
+
+    def set_body(self, body: bytes, content_type: str | None = None) -> None:
+        """Set the body (and Content-Type); Content-Length is computed on output.
+
+        A non-empty body needs a Content-Type (§20.15), given here or already
+        present among the headers; otherwise :class:`BuildError`.
+        """
+        if not isinstance(body, bytes | bytearray | memoryview):
+            raise BuildError("a body must be bytes")
+        if content_type is not None:
+            self.headers.set("Content-Type", content_type)
+        elif body and "content-type" not in self.headers:
+            raise BuildError("a message with a body needs a Content-Type (RFC 3261 §20.15)")
+        self._body = bytes(body)
+
+    # -- serialisation ------------------------------------------------------------
+
+    def start_line(self) -> str:
+        raise NotImplementedError
+
+    def __bytes__(self) -> bytes:
+        """The message on the wire: CRLF line ends and a correct Content-Length.
+
+        Lines that were parsed and not changed keep their exact text, so a
+        message parsed and serialised unchanged gives back the same bytes.
+        """
+        body = self._body
+        length = str(len(body))
+        lines = [self.start_line()]
+        have_length = False
+        for f in self.headers._fields:
+            if f.key == "content-length":
+                have_length = True
+                if f.value.strip(" \t") != length:
+                    lines.append(f"{f.name}: {length}")
+                    continue
+            lines.append(f.text())
+        if not have_length:
+            lines.append(f"Content-Length: {length}")
+        lines.append("\r\n")
+        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
+
+    def __str__(self) -> str:
+        return bytes(self).decode("utf-8", "replace")
+
+    # -- typed header access --------------------------------------------------
+
+    def _typed(self, key: str, parse: Callable[[Headers], _T]) -> _T:
+        typed = self.headers.typed
+        try:
+            return cast(_T, typed[key])
+        except KeyError:
+            value = parse(self.headers)
+            typed[key] = value
+            return value
+
+    @property
+    def via(self) -> list[Via]:
+        """Via values, top (most recent hop) first (§20.42)."""
+        return self._typed("via", _parse_vias)
+
+    @property
+    def from_(self) -> NameAddr | None:
+        """The From header (§20.20)."""
+        return self._typed("from", _PARSE_FROM)
+
+    @property
+    def to(self) -> NameAddr | None:
+        """The To header (§20.39)."""
+        return self._typed("to", _PARSE_TO)
+
+    @property
+    def call_id(self) -> str | None:
+        """The Call-ID (§20.8)."""
+        return self.headers.get_key("call-id")
+
+    @property
+    def cseq(self) -> CSeq | None:
+        """The CSeq (§20.16)."""
+        return self._typed("cseq", _parse_cseq_header)
+
+    @property
+    def contact(self) -> list[Contact]:
+        """Contact values (§20.10), ``*`` included as a wildcard Contact."""
+        return self._typed("contact", _parse_contacts)
+
+    @property
+    def route(self) -> list[NameAddr]:
+        """Route values in order (§20.34)."""
+        return self._typed("route", _PARSE_ROUTE)
+
+    @property
+    def record_route(self) -> list[NameAddr]:
+        """Record-Route values in order (§20.30)."""
+        return self._typed("record-route", _PARSE_RECORD_ROUTE)
+
+    @property
+    def max_forwards(self) -> int | None:
+        """Max-Forwards (§20.22): 0 to 255."""
+        return self._typed("max-forwards", _parse_max_forwards)
+
+    @property
+    def content_length(self) -> int | None:
+        """The Content-Length header's value as received, or None if absent (§20.14)."""
+        return self._typed("content-length", _parse_content_length)
+
+    @property
+    def media_type(self) -> MediaType | None:
+        """Content-Type with its parameters (§20.15)."""
+        return self._typed("content-type", _parse_content_type)
+
+    @property
+    def content_type(self) -> str | None:
+        """The body's media type, lower-cased ``type/subtype`` (§20.15)."""
+        media = self.media_type
+        return None if media is None else media.value
+
+    @property
+    def expires(self) -> int | None:
+        """The Expires header in seconds (§20.19)."""
+        return self._typed("expires", _PARSE_EXPIRES)
+
+    @property
+    def min_expires(self) -> int | None:
+        """The Min-Expires header in seconds (§20.23)."""
+        return self._typed("min-expires", _PARSE_MIN_EXPIRES)
+
+    @property
+    def authorization(self) -> list[AuthHeader]:
+        """Authorization credentials (§20.7), one per header line."""
+        return self._typed("authorization", _PARSE_AUTHORIZATION)
+
+    @property
+    def proxy_authorization(self) -> list[AuthHeader]:
+        """Proxy-Authorization credentials (§20.28)."""
+        return self._typed("proxy-authorization", _PARSE_PROXY_AUTHORIZATION)
+
+    @property
+    def www_authenticate(self) -> list[AuthHeader]:
+        """WWW-Authenticate challenges (§20.44)."""
+        return self._typed("www-authenticate", _PARSE_WWW_AUTHENTICATE)
+
+    @property
+    def proxy_authenticate(self) -> list[AuthHeader]:
+        """Proxy-Authenticate challenges (§20.27)."""
+        return self._typed("proxy-authenticate", _PARSE_PROXY_AUTHENTICATE)
+
+    @property
+    def allow(self) -> list[str]:
+        """Methods in Allow (§20.5)."""
+        return self._typed("allow", _PARSE_ALLOW)
+
+    @property
+    def supported(self) -> list[str]:
+        """Option tags in Supported (§20.37)."""
+        return self._typed("supported", _PARSE_SUPPORTED)
+
+    @property
+    def require(self) -> list[str]:
+        """Option tags in Require (§20.32)."""
+        return self._typed("require", _PARSE_REQUIRE)
+
+    @property
+    def proxy_require(self) -> list[str]:
+        """Option tags in Proxy-Require (§20.29)."""
+        return self._typed("proxy-require", _PARSE_PROXY_REQUIRE)
+
+    @property
+    def unsupported(self) -> list[str]:
+        """Option tags in Unsupported (§20.40)."""
+        return self._typed("unsupported", _PARSE_UNSUPPORTED)
+
+    @property
+    def event(self) -> ParamHeader | None:
+        """The Event package and its parameters (RFC 6665 §8.2.1)."""
+        value = self.headers.get_key("event")
+        return None if value is None else parse_param_header(value)
+
+    def header_params(self, name: str) -> list[ParamHeader]:
+        """Any header as ``value;params`` elements: the generic typed form."""
+        return [parse_param_header(v) for v in self.headers.getall(name)]
+
+
+class Request(Message):
+    """A SIP request. ``Request(method, uri, headers, body, content_type=...)`` builds one."""
+
+    __slots__ = ("_uri", "_uri_text", "method")
+
+    method: str
+    _uri_text: str
+    _uri: Uri | None
+
+    def __init__(
+        self,
+        method: str,
+        uri: Uri | str,
+        headers: Headers | Iterable[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        *,
+        content_type: str | None = None,
+    ) -> None:
+        if TOKEN_RE.fullmatch(method) is None:
+            raise BuildError(f"method {method!r} is not a token (RFC 3261 §25.1)")
+        self.method = method
+        self.uri = uri
+        self._init_common(headers, body, content_type)
+
+    @property
+    def uri(self) -> Uri:
+        """The Request-URI, parsed on first access (§19.1)."""
+        uri = self._uri
+        if uri is None:
+            uri = self._uri = parse_uri(self._uri_text)
+        return uri
+
+    @uri.setter
+    def uri(self, value: Uri | str) -> None:
+        if isinstance(value, str):
+            text = value
+            parsed: Uri | None = parse_uri(value)
+        else:
+            text = str(value)
+            parsed = value
+        if text.startswith("<") or any(c in text for c in " \t\r\n"):
+            raise BuildError("a Request-URI has no spaces and is never in <> (RFC 3261 §7.1)")
+        self._uri_text = text
+        self._uri = parsed
+
+    @property
+    def uri_text(self) -> str:
+        """The Request-URI exactly as written on the request line."""
+        return self._uri_text
+
+    def start_line(self) -> str:
+        return f"{self.method} {self._uri_text} {self.version}"
+
+    def make_response(
+        self,
+        status_code: int,
+        reason: str | None = None,
+        *,
+        to_tag: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> Response:
+        """Shortcut for :func:`make_response`."""
+        return make_response(
+            self,
+            status_code,
+            reason,
+            to_tag=to_tag,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self._uri_text}>"
+
+
+class Response(Message):
+    """A SIP response. ``Response(status_code, reason, headers, body)`` builds one."""
+
+    __slots__ = ("reason", "status_code")
+
+    status_code: int
+    reason: str
+
+    def __init__(
+        self,
+        status_code: int,
+        reason: str | None = None,
+        headers: Headers | Iterable[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        *,
+        content_type: str | None = None,
+    ) -> None:
+        if not 100 <= status_code <= 699:
+            raise BuildError("a status code is 100 to 699 (RFC 3261 §7.2)")
+        if reason is not None and ("\r" in reason or "\n" in reason):
+            raise BuildError("a reason phrase has no CR or LF")
+        self.status_code = status_code
+        self.reason = reason_phrase(status_code) if reason is None else reason
+        self._init_common(headers, body, content_type)
+
+    def start_line(self) -> str:
+        return f"{self.version} {self.status_code} {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status_code} {self.reason}>"
+
+
+# Headers a UAS copies into a response (RFC 3261 §8.2.6.2).
+_COPIED = ("via", "from", "to", "call-id", "cseq")
+
+
+def make_response(
+    request: Request,
+    status_code: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Response:
+    """Build a response to ``request`` by RFC 3261 §8.2.6.
+
+    Via values are copied in order, From, Call-ID and CSeq unchanged, and To
+    gets ``to_tag`` unless the request's To already has a tag (a request
+    within a dialog, §8.2.6.2) or the response is a 100 (which never carries
+    one). Record-Route is copied into 1xx/2xx responses to INVITE and SUBSCRIBE,
+    which may create a dialog (§12.1.1, RFC 6665 §4.1.3).
+    """
+    resp = Response(status_code, reason)
+    out = resp.headers
+    for f in request.headers._fields:
+        if f.key not in _COPIED:
+            continue
+        if f.key == "to" and to_tag is not None and status_code != 100:
+            to = request.to
+            if to is not None and to.tag is None:
+                out.add(f.name, str(to.with_param("tag", to_tag)))
+                continue
+        out.add(f.name, f.value)
+    if request.method in ("INVITE", "SUBSCRIBE") and 100 < status_code < 300:
+        for f in request.headers.fields("record-route"):
+            out.add(f.name, f.value)
+    for name, value in headers:
+        out.add(name, value)
+    resp.set_body(body, content_type)
+    return resp
+
+
+# -- typed parsers, cached per message ------------------------------------------
+
+
+def _parse_vias(headers: Headers) -> list[Via]:
+    return [parse_via(v) for v in headers.getall_key("via")]
+
+
+def _single_address(key: str) -> Callable[[Headers], NameAddr | None]:
+    def parse(headers: Headers) -> NameAddr | None:
+        value = headers.get_key(key)
+        return None if value is None else parse_name_addr(value)
+
+    return parse
+
+
+def _address_list(key: str) -> Callable[[Headers], list[NameAddr]]:
+    def parse(headers: Headers) -> list[NameAddr]:
+        return [parse_name_addr(v) for v in headers.getall_key(key)]
+
+    return parse
+
+
+def _parse_contacts(headers: Headers) -> list[Contact]:
+    return [parse_contact(v) for v in headers.getall_key("contact")]
+
+
+def _parse_cseq_header(headers: Headers) -> CSeq | None:
+    value = headers.get_key("cseq")
+    return None if value is None else parse_cseq(value)
+
+
+def _parse_max_forwards(headers: Headers) -> int | None:
+    value = headers.get_key("max-forwards")
+    if value is None:
+        return None
+    value = value.strip(" \t")
+    if DIGITS_RE.fullmatch(value) is None:
+        raise ParseError("Max-Forwards is not a number", header="Max-Forwards")
+    number = int(value)
+    if number > 255:
+        raise ParseError("Max-Forwards above 255", header="Max-Forwards")
+    return number
+
+
+def _parse_content_length(headers: Headers) -> int | None:
+    value = headers.get_key("content-length")
+    if value is None:
+        return None
+    value = value.strip(" \t")
+    if DIGITS_RE.fullmatch(value) is None:
+        raise ParseError("Content-Length is not a number", header="Content-Length")
+    return int(value)
+
+
+def _parse_content_type(headers: Headers) -> MediaType | None:
+    value = headers.get_key("content-type")
+    return None if value is None else parse_media_type(value)
+
+
+def _delta_header(key: str, name: str) -> Callable[[Headers], int | None]:
+    def parse(headers: Headers) -> int | None:
+        value = headers.get_key(key)
+        return None if value is None else parse_delta_seconds(value, name)
+
+    return parse
+
+
+def _auth_list(key: str) -> Callable[[Headers], list[AuthHeader]]:
+    def parse(headers: Headers) -> list[AuthHeader]:
+        return [parse_auth(v) for v in headers.getall_key(key)]
+
+    return parse
+
+
+def _tokens(key: str, name: str) -> Callable[[Headers], list[str]]:
+    def parse(headers: Headers) -> list[str]:
+        return parse_token_list(headers.getall_key(key), name)
+
+    return parse
+
+
+_PARSE_FROM = _single_address("from")
+_PARSE_TO = _single_address("to")
+_PARSE_ROUTE = _address_list("route")
+_PARSE_RECORD_ROUTE = _address_list("record-route")
+_PARSE_EXPIRES = _delta_header("expires", "Expires")
+_PARSE_MIN_EXPIRES = _delta_header("min-expires", "Min-Expires")
+_PARSE_AUTHORIZATION = _auth_list("authorization")
+_PARSE_PROXY_AUTHORIZATION = _auth_list("proxy-authorization")
+_PARSE_WWW_AUTHENTICATE = _auth_list("www-authenticate")
+_PARSE_PROXY_AUTHENTICATE = _auth_list("proxy-authenticate")
+_PARSE_ALLOW = _tokens("allow", "Allow")
+_PARSE_SUPPORTED = _tokens("supported", "Supported")
+_PARSE_REQUIRE = _tokens("require", "Require")
+_PARSE_PROXY_REQUIRE = _tokens("proxy-require", "Proxy-Require")
+_PARSE_UNSUPPORTED = _tokens("unsupported", "Unsupported")
