@@ -36,6 +36,7 @@ __all__ = ["BuildError", "Message", "Request", "Response", "make_response"]
 
 SIP_VERSION = "SIP/2.0"
 _T = TypeVar("_T")
+_MISSING = object()
 
 
 class BuildError(SipError, ValueError):
@@ -106,13 +107,14 @@ class Message:
         length = str(len(body))
         lines = [self.start_line()]
         have_length = False
-        for f in self.headers._fields:
-            if f.key == "content-length":
+        for key, value, text in self.headers.texts():
+            if key == "content-length":
                 have_length = True
-                if f.value.strip(" \t") != length:
-                    lines.append(f"{f.name}: {length}")
+                if value.strip(" \t") != length:
+                    name = text.partition(":")[0].rstrip(" \t")
+                    lines.append(f"{name}: {length}")
                     continue
-            lines.append(f.text())
+            lines.append(text)
         if not have_length:
             lines.append(f"Content-Length: {length}")
         lines.append("\r\n")
@@ -124,28 +126,38 @@ class Message:
     # -- typed header access --------------------------------------------------
 
     def _typed(self, key: str, parse: Callable[[Headers], _T]) -> _T:
-        typed = self.headers.typed
-        try:
-            return cast(_T, typed[key])
-        except KeyError:
-            value = parse(self.headers)
-            typed[key] = value
-            return value
+        headers = self.headers
+        value = headers.typed.get(key, _MISSING)
+        if value is _MISSING:
+            value = headers.typed[key] = parse(headers)
+        return cast(_T, value)
 
     @property
     def via(self) -> list[Via]:
         """Via values, top (most recent hop) first (§20.42)."""
-        return self._typed("via", _parse_vias)
+        typed = self.headers.typed
+        value = typed.get("via", _MISSING)
+        if value is _MISSING:
+            value = typed["via"] = _parse_vias(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def from_(self) -> NameAddr | None:
         """The From header (§20.20)."""
-        return self._typed("from", _PARSE_FROM)
+        typed = self.headers.typed
+        value = typed.get("from", _MISSING)
+        if value is _MISSING:
+            value = typed["from"] = _PARSE_FROM(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def to(self) -> NameAddr | None:
         """The To header (§20.39)."""
-        return self._typed("to", _PARSE_TO)
+        typed = self.headers.typed
+        value = typed.get("to", _MISSING)
+        if value is _MISSING:
+            value = typed["to"] = _PARSE_TO(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def call_id(self) -> str | None:
@@ -155,37 +167,65 @@ class Message:
     @property
     def cseq(self) -> CSeq | None:
         """The CSeq (§20.16)."""
-        return self._typed("cseq", _parse_cseq_header)
+        typed = self.headers.typed
+        value = typed.get("cseq", _MISSING)
+        if value is _MISSING:
+            value = typed["cseq"] = _parse_cseq_header(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def contact(self) -> list[Contact]:
         """Contact values (§20.10), ``*`` included as a wildcard Contact."""
-        return self._typed("contact", _parse_contacts)
+        typed = self.headers.typed
+        value = typed.get("contact", _MISSING)
+        if value is _MISSING:
+            value = typed["contact"] = _parse_contacts(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def route(self) -> list[NameAddr]:
         """Route values in order (§20.34)."""
-        return self._typed("route", _PARSE_ROUTE)
+        typed = self.headers.typed
+        value = typed.get("route", _MISSING)
+        if value is _MISSING:
+            value = typed["route"] = _PARSE_ROUTE(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def record_route(self) -> list[NameAddr]:
         """Record-Route values in order (§20.30)."""
-        return self._typed("record-route", _PARSE_RECORD_ROUTE)
+        typed = self.headers.typed
+        value = typed.get("record-route", _MISSING)
+        if value is _MISSING:
+            value = typed["record-route"] = _PARSE_RECORD_ROUTE(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def max_forwards(self) -> int | None:
         """Max-Forwards (§20.22): 0 to 255."""
-        return self._typed("max-forwards", _parse_max_forwards)
+        typed = self.headers.typed
+        value = typed.get("max-forwards", _MISSING)
+        if value is _MISSING:
+            value = typed["max-forwards"] = _parse_max_forwards(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def content_length(self) -> int | None:
         """The Content-Length header's value as received, or None if absent (§20.14)."""
-        return self._typed("content-length", _parse_content_length)
+        typed = self.headers.typed
+        value = typed.get("content-length", _MISSING)
+        if value is _MISSING:
+            value = typed["content-length"] = _parse_content_length(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def media_type(self) -> MediaType | None:
         """Content-Type with its parameters (§20.15)."""
-        return self._typed("content-type", _parse_content_type)
+        typed = self.headers.typed
+        value = typed.get("content-type", _MISSING)
+        if value is _MISSING:
+            value = typed["content-type"] = _parse_content_type(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def content_type(self) -> str | None:
@@ -196,57 +236,101 @@ class Message:
     @property
     def expires(self) -> int | None:
         """The Expires header in seconds (§20.19)."""
-        return self._typed("expires", _PARSE_EXPIRES)
+        typed = self.headers.typed
+        value = typed.get("expires", _MISSING)
+        if value is _MISSING:
+            value = typed["expires"] = _PARSE_EXPIRES(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def min_expires(self) -> int | None:
         """The Min-Expires header in seconds (§20.23)."""
-        return self._typed("min-expires", _PARSE_MIN_EXPIRES)
+        typed = self.headers.typed
+        value = typed.get("min-expires", _MISSING)
+        if value is _MISSING:
+            value = typed["min-expires"] = _PARSE_MIN_EXPIRES(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def authorization(self) -> list[AuthHeader]:
         """Authorization credentials (§20.7), one per header line."""
-        return self._typed("authorization", _PARSE_AUTHORIZATION)
+        typed = self.headers.typed
+        value = typed.get("authorization", _MISSING)
+        if value is _MISSING:
+            value = typed["authorization"] = _PARSE_AUTHORIZATION(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def proxy_authorization(self) -> list[AuthHeader]:
         """Proxy-Authorization credentials (§20.28)."""
-        return self._typed("proxy-authorization", _PARSE_PROXY_AUTHORIZATION)
+        typed = self.headers.typed
+        value = typed.get("proxy-authorization", _MISSING)
+        if value is _MISSING:
+            value = typed["proxy-authorization"] = _PARSE_PROXY_AUTHORIZATION(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def www_authenticate(self) -> list[AuthHeader]:
         """WWW-Authenticate challenges (§20.44)."""
-        return self._typed("www-authenticate", _PARSE_WWW_AUTHENTICATE)
+        typed = self.headers.typed
+        value = typed.get("www-authenticate", _MISSING)
+        if value is _MISSING:
+            value = typed["www-authenticate"] = _PARSE_WWW_AUTHENTICATE(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def proxy_authenticate(self) -> list[AuthHeader]:
         """Proxy-Authenticate challenges (§20.27)."""
-        return self._typed("proxy-authenticate", _PARSE_PROXY_AUTHENTICATE)
+        typed = self.headers.typed
+        value = typed.get("proxy-authenticate", _MISSING)
+        if value is _MISSING:
+            value = typed["proxy-authenticate"] = _PARSE_PROXY_AUTHENTICATE(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def allow(self) -> list[str]:
         """Methods in Allow (§20.5)."""
-        return self._typed("allow", _PARSE_ALLOW)
+        typed = self.headers.typed
+        value = typed.get("allow", _MISSING)
+        if value is _MISSING:
+            value = typed["allow"] = _PARSE_ALLOW(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def supported(self) -> list[str]:
         """Option tags in Supported (§20.37)."""
-        return self._typed("supported", _PARSE_SUPPORTED)
+        typed = self.headers.typed
+        value = typed.get("supported", _MISSING)
+        if value is _MISSING:
+            value = typed["supported"] = _PARSE_SUPPORTED(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def require(self) -> list[str]:
         """Option tags in Require (§20.32)."""
-        return self._typed("require", _PARSE_REQUIRE)
+        typed = self.headers.typed
+        value = typed.get("require", _MISSING)
+        if value is _MISSING:
+            value = typed["require"] = _PARSE_REQUIRE(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def proxy_require(self) -> list[str]:
         """Option tags in Proxy-Require (§20.29)."""
-        return self._typed("proxy-require", _PARSE_PROXY_REQUIRE)
+        typed = self.headers.typed
+        value = typed.get("proxy-require", _MISSING)
+        if value is _MISSING:
+            value = typed["proxy-require"] = _PARSE_PROXY_REQUIRE(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def unsupported(self) -> list[str]:
         """Option tags in Unsupported (§20.40)."""
-        return self._typed("unsupported", _PARSE_UNSUPPORTED)
+        typed = self.headers.typed
+        value = typed.get("unsupported", _MISSING)
+        if value is _MISSING:
+            value = typed["unsupported"] = _PARSE_UNSUPPORTED(self.headers)
+        return value  # type: ignore[return-value]
 
     @property
     def event(self) -> ParamHeader | None:
@@ -393,7 +477,7 @@ def make_response(
     """
     resp = Response(status_code, reason)
     out = resp.headers
-    for f in request.headers._fields:
+    for f in request.headers.lines():
         if f.key not in _COPIED:
             continue
         if f.key == "to" and to_tag is not None and status_code != 100:

@@ -14,11 +14,12 @@ per character, and typed headers are left unparsed (see ``message.py``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import sys
+from typing import cast
 
 from ._abnf import SIP_VERSION_RE, TOKEN_RE
 from .errors import ParseError
-from .headers.container import HeaderField, Headers
+from .headers.container import Headers
 from .headers.names import _KEY_CACHE, header_key
 from .limits import DEFAULT_LIMITS, ParseLimits
 from .message import Request, Response
@@ -27,22 +28,17 @@ __all__ = ["KeepAlive", "StreamParser", "parse"]
 
 _ANY_EOL_BLANK = re.compile(rb"\r?\n\r?\n")
 _EOL = re.compile(r"\r?\n")
+_CTL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _START_LINE_RE = re.compile(
     rb"(?:[A-Za-z0-9\-.!%*_+`'~]+ [^ \r\n]+ SIP/[0-9]+\.[0-9]+|SIP/[0-9]+\.[0-9]+ [0-9]{3} )"
 )
-
-@dataclass(slots=True)
-class _ParsedHead:
-    """Start line and header lines of one message, before the body is attached."""
-
-    is_request: bool
-    method: str
-    uri_text: str
-    status_code: int
-    reason: str
-    fields: list[HeaderField]
-    content_length: int | None
-    defects: list[tuple[str, str]]
+# The common, fully valid shapes of the start line, checked in one C call; any
+# other line goes through _parse_start_line_slow, which names the fault.
+_REQUEST_LINE_FAST = re.compile(
+    r"([A-Za-z0-9\-.!%*_+`'~]++) ([^\x00-\x20\x7f<][^\x00-\x20\x7f]*+) SIP/2\.0"
+)
+_STATUS_LINE_FAST = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9]) ([^\x00-\x08\x0a-\x1f\x7f]*+)")
+_CL_KEY = sys.intern("content-length")
 
 
 def parse(data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Request | Response:
@@ -51,160 +47,205 @@ def parse(data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Request | Res
     Raises :class:`ParseError` (with ``status_code`` and ``reason``) for
     anything that is not a SIP message; never any other exception.
     """
-    total = len(data)
-    if total > limits.max_message_size:
+    if len(data) > limits.max_message_size:
         raise ParseError("message too large", 513)
-    if not isinstance(data, bytes):
+    if type(data) is not bytes:
         data = bytes(data)
+    end = data.find(b"\r\n\r\n")
+    if end > 0 and data[0] != 13 and data[0] != 10:
+        try:
+            text = data[:end].decode()
+        except UnicodeDecodeError:
+            pass
+        else:
+            # splitlines() also breaks at a bare CR or LF (and a few other
+            # separators); if it finds exactly the CRLF-delimited lines, the
+            # header section is clean (RFC 3261 §7: CRLF only).
+            lines = text.splitlines()
+            if len(lines) == text.count("\r\n") + 1:
+                return _attach_body(data, end + 4, lines, limits, [])
+    return _parse_careful(data, limits)
+
+
+def _parse_careful(data: bytes, limits: ParseLimits) -> Request | Response:
+    """Leading CRLFs, bare LF line ends, invalid UTF-8, a missing empty line."""
     defects: list[tuple[str, str]] = []
-    if data[:1] in (b"\r", b"\n"):
+    if data[:1] == b"\r" or data[:1] == b"\n":
         stripped = data.lstrip(b"\r\n")
         if not stripped:
             raise ParseError("empty message (only CRLF keep-alive)")
-        defects.append(("leading-crlf", "CRLF before the start line ignored (RFC 3261 §7.5)"))
+        defects.append(("leading-crlf", "CRLF before the start line ignored"))
         data = stripped
-    end = data.find(b"\r\n\r\n")
-    if end >= 0:
-        head = data[:end]
-        body_start = end + 4
-        n_lf = head.count(b"\n")
-        clean = n_lf == head.count(b"\r") and n_lf == head.count(b"\r\n")
-    else:
-        clean = False
-    if not clean:
-        m = _ANY_EOL_BLANK.search(data)
-        if m is None:
-            if not data:
-                raise ParseError("empty message")
-            raise ParseError("no empty line after the headers (RFC 3261 §7)")
-        head = data[: m.start()]
-        body_start = m.end()
-    parsed = _parse_head(head, clean, limits, defects)
-    rest = data[body_start:]
-    cl = parsed.content_length
+    lines, body_start = _split_head_slow(data, defects)
+    return _attach_body(data, body_start, lines, limits, defects)
+
+
+def _attach_body(
+    data: bytes,
+    body_start: int,
+    lines: list[str],
+    limits: ParseLimits,
+    defects: list[tuple[str, str]],
+) -> Request | Response:
+    """Frame the body of a datagram by Content-Length (§18.3)."""
+    msg, cl = _read_head(lines, body_start, limits, defects)
     if cl is None:
-        body = rest
-    elif cl == len(rest):
-        body = rest
-    elif cl > len(rest):
-        raise ParseError(f"Content-Length {cl} exceeds the {len(rest)} bytes of body (§18.3)")
+        msg._body = data[body_start:]
+        return msg
+    present = len(data) - body_start
+    if cl == present:
+        msg._body = data[body_start:]
+    elif cl > present:
+        raise ParseError(f"Content-Length {cl} exceeds the {present} bytes of body (§18.3)")
     else:
-        body = rest[:cl]
-        defects.append(_trailing_defect(rest[cl:], cl, len(rest)))
-    return _build(parsed, body)
+        stop = body_start + cl
+        msg._body = data[body_start:stop]
+        defects.append(_trailing_defect(data[stop:], cl, present))
+    return msg
+
+
+def _split_head_slow(data: bytes, defects: list[tuple[str, str]]) -> tuple[list[str], int]:
+    """Header lines when the header section is not clean CRLF UTF-8."""
+    m = _ANY_EOL_BLANK.search(data)
+    if m is None:
+        if not data:
+            raise ParseError("empty message")
+        raise ParseError("no empty line after the headers (RFC 3261 §7)")
+    head = data[: m.start()]
+    try:
+        text = head.decode()
+    except UnicodeDecodeError:
+        text = head.decode("utf-8", "surrogateescape")
+        defects.append(("invalid-utf8", "header section is not valid UTF-8"))
+    lines = text.split("\r\n")
+    n = len(lines) - 1
+    if text.count("\n") != n or text.count("\r") != n:
+        if "\r" in text.replace("\r\n", ""):
+            raise ParseError("bare CR in the header section (RFC 3261 §7)")
+        lines = _EOL.split(text)
+        defects.append(("bare-lf", "lines end in LF instead of CRLF"))
+    return lines, m.end()
 
 
 def _trailing_defect(extra: bytes, cl: int, present: int) -> tuple[str, str]:
     """Classify bytes past Content-Length in a datagram (discarded by §18.3)."""
     if not extra.strip(b"\r\n"):
-        return ("trailing-crlf", f"{len(extra)} CR/LF bytes after the body ignored (§18.3)")
+        return ("trailing-crlf", f"{len(extra)} CR/LF bytes after the body ignored")
     if _START_LINE_RE.match(extra.lstrip(b"\r\n")):
         return (
             "trailing-message",
             f"{len(extra)} bytes after the body look like another message; "
-            "discarded, a datagram carries one message (§18.3)",
+            "discarded, a datagram carries one message",
         )
     return (
         "content-length-mismatch",
         f"Content-Length is {cl} but {present} bytes of body follow the headers; "
-        f"the last {len(extra)} bytes are cut off (§18.3, §20.14)",
+        f"the last {len(extra)} bytes are cut off",
     )
 
 
-def _build(parsed: _ParsedHead, body: bytes) -> Request | Response:
+def _read_head(
+    lines: list[str], head_size: int, limits: ParseLimits, defects: list[tuple[str, str]]
+) -> tuple[Request | Response, int | None]:
+    """Build the message (without body) from its header-section lines."""
+    if len(lines) > limits.max_headers + 1:
+        raise ParseError("too many header lines")
+    if head_size > limits.max_line_length:
+        for number, line in enumerate(lines, 1):
+            if len(line) > limits.max_line_length:
+                raise ParseError("line too long", line=number)
+    first = lines[0]
     msg: Request | Response
-    if parsed.is_request:
-        req = Request.__new__(Request)
-        req.method = parsed.method
-        req._uri_text = parsed.uri_text
+    m = _REQUEST_LINE_FAST.fullmatch(first)
+    if m is not None:
+        req = _new_request(Request)
+        req.method, req._uri_text = m.groups()
         req._uri = None
         msg = req
     else:
-        resp = Response.__new__(Response)
-        resp.status_code = parsed.status_code
-        resp.reason = parsed.reason
-        msg = resp
-    msg.version = "SIP/2.0"
-    msg.headers = Headers._from_parsed(parsed.fields)
-    msg._body = body
-    msg.defects = parsed.defects
-    return msg
-
-
-def _parse_head(
-    head: bytes, clean: bool, limits: ParseLimits, defects: list[tuple[str, str]]
-) -> _ParsedHead:
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        text = head.decode("utf-8", "surrogateescape")
-        defects.append(("invalid-utf8", "header section is not valid UTF-8 (RFC 3261 §7)"))
-    if clean:
-        lines = text.split("\r\n")
+        m = _STATUS_LINE_FAST.fullmatch(first)
+        if m is not None:
+            resp = _new_response(Response)
+            resp.status_code = int(m.group(1))
+            resp.reason = m.group(2)
+            msg = resp
+        else:
+            msg = _parse_start_line_slow(first, defects)
+    body = lines[1:]
+    parts = [line.partition(":") for line in body]
+    get_key = _KEY_CACHE.get
+    found = [get_key(p[0]) for p in parts]
+    keys: list[str]
+    raws: list[str | None]
+    if None in found:
+        # A name not seen before, a folded line, or garbage: the careful path.
+        keys, parts, raws = _fields_slow(body)
     else:
-        if "\r" in text.replace("\r\n", ""):
-            raise ParseError("bare CR in the header section (RFC 3261 §7)")
-        lines = _EOL.split(text)
-        defects.append(("bare-lf", "lines end in LF instead of CRLF (RFC 3261 §7)"))
-    if len(head) > limits.max_line_length and max(map(len, lines)) > limits.max_line_length:
-        raise ParseError("header line too long")
-    if len(lines) > limits.max_headers + 1:
-        raise ParseError("too many header lines")
+        keys = cast(list[str], found)
+        raws = cast(list[str | None], body)
+    msg.headers = headers = _new_headers(Headers)
+    headers._keys = keys
+    headers._parts = parts
+    headers._raws = raws
+    msg.defects = defects
+    if _CL_KEY not in keys:
+        headers.typed = {}
+        return msg, None
+    cl_text = parts[keys.index(_CL_KEY)][2].strip(" \t")
+    if keys.count(_CL_KEY) > 1:
+        for key, part in zip(keys, parts):
+            if key is _CL_KEY and part[2].strip(" \t") != cl_text:
+                raise ParseError("conflicting Content-Length values")
+    if not cl_text.isdigit() or not cl_text.isascii():
+        raise ParseError(f"invalid Content-Length {cl_text[:20]!r}")
+    cl = int(cl_text)
+    if cl > limits.max_message_size:
+        raise ParseError("message too large", 513)
+    headers.typed = {_CL_KEY: cl}
+    return msg, cl
 
-    parsed = _parse_start_line(lines[0])
-    fields: list[HeaderField] = []
-    cl_values: list[str] = []
-    eol = "\r\n" if clean else "\n"
-    folded = "\n " in text or "\n\t" in text
-    key_cache = _KEY_CACHE
-    number = 1
-    for line in lines[1:]:
-        number += 1
-        if folded and line[:1] in (" ", "\t"):
-            if not fields:
+
+def _fields_slow(
+    body: list[str],
+) -> tuple[list[str], list[tuple[str, str, str]], list[str | None]]:
+    """Header lines with folding (§7.3.1 LWS) and names not yet in the key cache."""
+    keys: list[str] = []
+    parts: list[tuple[str, str, str]] = []
+    raws: list[str | None] = []
+    for number, line in enumerate(body, 2):
+        if line[:1] in (" ", "\t") and line:
+            if not keys:
                 raise ParseError("continuation line right after the start line", line=number)
-            prev = fields[-1]
-            prev.raw = f"{prev.raw}{eol}{line}"
+            name, colon, value = parts[-1]
             cont = line.strip(" \t")
-            prev.value = f"{prev.value} {cont}" if prev.value else cont
-            if prev.key == "content-length":
-                cl_values[-1] = prev.value
+            kept = value.rstrip(" \t")
+            parts[-1] = (name, colon, f"{kept} {cont}" if kept.strip(" \t") else cont)
+            raws[-1] = f"{raws[-1]}\r\n{line}"
             continue
         name, colon, value = line.partition(":")
         if not colon:
             raise ParseError(f"header line without ':' {line[:40]!r}", line=number)
-        key = key_cache.get(name)
-        if key is None:
-            try:
-                key = header_key(name)
-            except ParseError as exc:
-                raise ParseError(exc.reason, line=number) from None
-            name = name.rstrip(" \t")
-        value = value.strip(" \t")
-        if key == "content-length":
-            cl_values.append(value)
-        fields.append(HeaderField(key, name, value, line))
-
-    content_length: int | None = None
-    if cl_values:
-        first = cl_values[0]
-        for other in cl_values[1:]:
-            if other != first:
-                raise ParseError("conflicting Content-Length values")
-        if not first.isdigit() or not first.isascii():
-            raise ParseError(f"invalid Content-Length {first[:20]!r}")
-        content_length = int(first)
-        if content_length > limits.max_message_size:
-            raise ParseError("message too large", 513)
-    parsed.fields = fields
-    parsed.content_length = content_length
-    parsed.defects = defects
-    return parsed
+        try:
+            key = header_key(name)
+        except ParseError as exc:
+            raise ParseError(exc.reason, line=number) from None
+        keys.append(key)
+        parts.append((name, colon, value))
+        raws.append(line)
+    return keys, parts, raws
 
 
-def _parse_start_line(line: str) -> _ParsedHead:
+_new_request = Request.__new__
+_new_response = Response.__new__
+_new_headers = Headers.__new__
+
+
+def _parse_start_line_slow(line: str, defects: list[tuple[str, str]]) -> Request | Response:
+    """Start lines off the fast path: legal oddities, and errors with a precise reason."""
+    if len(line) > DEFAULT_LIMITS.max_line_length:
+        raise ParseError("start line too long", line=1)
     if line[:4].upper() == "SIP/":
-        version, sp, rest = line.partition(" ")
+        version, _, rest = line.partition(" ")
         code_text, sp2, reason = rest.partition(" ")
         if len(code_text) != 3 or not code_text.isdigit() or not code_text.isascii():
             raise ParseError("invalid status code", line=1)
@@ -212,10 +253,12 @@ def _parse_start_line(line: str) -> _ParsedHead:
         if code < 100 or code > 699:
             raise ParseError("status code out of range 100-699", line=1)
         _check_version(version)
-        defects: list[tuple[str, str]] = []
         if not sp2:
-            defects.append(("status-line", "no SP after the status code (RFC 3261 §7.2)"))
-        return _ParsedHead(False, "", "", code, reason, [], None, defects)
+            defects.append(("status-line", "no SP after the status code"))
+        resp = _new_response(Response)
+        resp.status_code = code
+        resp.reason = reason
+        return resp
     parts = line.split(" ")
     if len(parts) != 3:
         if not line:
@@ -232,10 +275,14 @@ def _parse_start_line(line: str) -> _ParsedHead:
         raise ParseError("invalid method", line=1)
     if uri_text.startswith("<"):
         raise ParseError("Request-URI enclosed in <>", line=1)
-    if any(c < " " or c == "\x7f" for c in uri_text):
+    if not uri_text or _CTL_RE.search(uri_text) is not None:
         raise ParseError("control character in the Request-URI", line=1)
     _check_version(version)
-    return _ParsedHead(True, method, uri_text, 0, "", [], None, [])
+    req = _new_request(Request)
+    req.method = method
+    req._uri_text = uri_text
+    req._uri = None
+    return req
 
 
 def _check_version(version: str) -> None:
@@ -275,8 +322,9 @@ class StreamParser:
     def __init__(self, *, limits: ParseLimits = DEFAULT_LIMITS) -> None:
         self._buf = bytearray()
         self._limits = limits
-        self._head: _ParsedHead | None = None
+        self._pending: Request | Response | None = None
         self._body_start = 0
+        self._length = 0
         self._failed: ParseError | None = None
 
     @property
@@ -303,13 +351,14 @@ class StreamParser:
     def _next(self) -> Request | Response | KeepAlive | None:
         buf = self._buf
         limits = self._limits
-        if self._head is None:
+        msg = self._pending
+        if msg is None:
             first = buf[:1]
             if first == b"\r" or first == b"\n":
                 if buf[:4] == b"\r\n\r\n":
                     del buf[:4]
                     return KeepAlive(True)
-                if buf in (b"\r", b"\r\n", b"\r\n\r"):
+                if bytes(buf) in (b"\r", b"\r\n", b"\r\n\r"):
                     return None  # wait: this may still become a ping
                 if buf[:2] == b"\r\n":
                     del buf[:2]
@@ -323,24 +372,26 @@ class StreamParser:
                 if len(buf) > limits.max_message_size:
                     raise ParseError("message too large", 513)
                 return None
-            head = bytes(buf[:end])
-            n_lf = head.count(b"\n")
-            clean = n_lf == head.count(b"\r") and n_lf == head.count(b"\r\n")
-            if not clean:
+            try:
+                text = buf[:end].decode()
+            except UnicodeDecodeError:
+                raise ParseError("header section is not valid UTF-8") from None
+            lines = text.split("\r\n")
+            n = len(lines) - 1
+            if text.count("\n") != n or text.count("\r") != n:
                 raise ParseError("bare CR or LF in the header section of a stream message")
-            self._head = _parse_head(head, True, limits, [])
-            self._body_start = end + 4
-            if self._head.content_length is None:
+            msg, cl = _read_head(lines, end, limits, [])
+            if cl is None:
                 raise ParseError("missing Content-Length on a stream transport (RFC 3261 §18.3)")
-        head_parsed = self._head
-        cl = head_parsed.content_length
-        assert cl is not None
-        stop = self._body_start + cl
+            self._pending = msg
+            self._body_start = end + 4
+            self._length = cl
+        stop = self._body_start + self._length
         if stop > limits.max_message_size:
             raise ParseError("message too large", 513)
         if len(buf) < stop:
             return None
-        body = bytes(buf[self._body_start : stop])
+        msg._body = bytes(buf[self._body_start : stop])
         del buf[:stop]
-        self._head = None
-        return _build(head_parsed, body)
+        self._pending = None
+        return msg

@@ -23,7 +23,6 @@ def default_port(transport: str) -> int:
     return 5061 if transport.upper() in ("TLS", "TLS-SCTP") else 5060
 
 
-
 def stamp_received(request: Request, source_host: str, source_port: int) -> bool:
     """Add ``received`` (and fill ``rport``) on the top Via of a received request.
 

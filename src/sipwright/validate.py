@@ -158,7 +158,7 @@ class _Lines:
         self._first: dict[str, int] = {}
         self._all: dict[str, list[int]] = {}
         line = 2
-        for f in msg.headers._fields:
+        for f in msg.headers.lines():
             self._first.setdefault(f.key, line)
             self._all.setdefault(f.key, []).append(line)
             line += 1 if f.raw is None else f.raw.count("\n") + 1
@@ -205,14 +205,14 @@ def validate_message(msg: Request | Response) -> list[Finding]:
             "RFC 3261 §8.1.1.6",
         )
     for key in sorted(SINGLETON_HEADERS):
-        where = lines.all(key)
-        if len(where) > 1:
+        seen_at = lines.all(key)
+        if len(seen_at) > 1:
             out.append(
                 Finding(
                     "duplicate-header",
                     "error",
-                    where[1],
-                    f"{canonical_name(key)} appears {len(where)} times but takes one value",
+                    seen_at[1],
+                    f"{canonical_name(key)} appears {len(seen_at)} times but takes one value",
                     "RFC 3261 §7.3.1",
                 )
             )
@@ -325,8 +325,13 @@ def validate_message(msg: Request | Response) -> list[Finding]:
         typed(key, read, f"{key}-invalid", rfc)
     date = headers.get_key("date")
     if date is not None and RFC1123_DATE_RE.fullmatch(date) is None:
-        add("date-invalid", "error", "date", f"Date {date!r} is not an RFC 1123 GMT date",
-            "RFC 3261 §20.17")
+        add(
+            "date-invalid",
+            "error",
+            "date",
+            f"Date {date!r} is not an RFC 1123 GMT date",
+            "RFC 3261 §20.17",
+        )
 
     # Body framing and typing (§18.3, §20.14, §20.15).
     content_length = typed(
@@ -340,8 +345,10 @@ def validate_message(msg: Request | Response) -> list[Finding]:
             "no Content-Length: required on streams, recommended on datagrams",
             "RFC 3261 §18.3",
         )
-    elif isinstance(content_length, int) and content_length != len(msg.body) and not any(
-        code == "content-length-mismatch" for code, _ in msg.defects
+    elif (
+        isinstance(content_length, int)
+        and content_length != len(msg.body)
+        and not any(code == "content-length-mismatch" for code, _ in msg.defects)
     ):
         add(
             "content-length-mismatch",
@@ -350,8 +357,7 @@ def validate_message(msg: Request | Response) -> list[Finding]:
             f"Content-Length is {content_length} but the body has {len(msg.body)} bytes",
             "RFC 3261 §20.14",
         )
-    media = typed("content-type", lambda: msg.media_type, "content-type-invalid",
-                  "RFC 3261 §20.15")
+    media = typed("content-type", lambda: msg.media_type, "content-type-invalid", "RFC 3261 §20.15")
     if msg.body and media is None and "content-type" not in headers:
         add(
             "content-type-missing",
@@ -385,17 +391,31 @@ def _check_request_uri(msg: Request, add: _Add) -> None:
 
 def _check_wildcard(msg: Message, count: int, add: _Add) -> None:
     if not isinstance(msg, Request) or msg.method != "REGISTER":
-        add("contact-wildcard", "error", "contact", "Contact: * is only for REGISTER",
-            "RFC 3261 §10.2.2")
+        add(
+            "contact-wildcard",
+            "error",
+            "contact",
+            "Contact: * is only for REGISTER",
+            "RFC 3261 §10.2.2",
+        )
         return
     if count > 1:
-        add("contact-wildcard", "error", "contact", "Contact: * must be the only Contact",
-            "RFC 3261 §10.2.2")
+        add(
+            "contact-wildcard",
+            "error",
+            "contact",
+            "Contact: * must be the only Contact",
+            "RFC 3261 §10.2.2",
+        )
     try:
         expires = msg.expires
     except ParseError:
         expires = None
     if expires != 0:
-        add("contact-wildcard", "error", "contact", "Contact: * requires Expires: 0",
-            "RFC 3261 §10.2.2")
-
+        add(
+            "contact-wildcard",
+            "error",
+            "contact",
+            "Contact: * requires Expires: 0",
+            "RFC 3261 §10.2.2",
+        )

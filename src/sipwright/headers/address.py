@@ -9,13 +9,21 @@ In the bare form every ``;param`` belongs to the header, not the URI, and so
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 from .._abnf import TOKEN_RE
 from ..errors import ParseError
 from ..uri import AbsoluteUri, Uri, parse_uri
-from .params import Params, find_quote_end, format_params, parse_params, quote, unquote
+from .params import (
+    Params,
+    find_quote_end,
+    format_params,
+    parse_params,
+    quote,
+    unquote,
+)
 
-__all__ = ["Contact", "NameAddr", "parse_contact", "parse_name_addr"]
+__all__ = ["WILDCARD_URI", "Contact", "NameAddr", "parse_contact", "parse_name_addr"]
 
 _WS = " \t"
 #: Placeholder URI of the ``Contact: *`` wildcard; test ``is_wildcard`` first.
@@ -31,7 +39,7 @@ class NameAddr:
     parsed text unchanged, or a canonical rendering for a built value.
     """
 
-    __slots__ = ("_text", "display_name", "params", "uri")
+    __slots__ = ("_params", "_params_text", "_tag", "_text", "display_name", "uri")
 
     def __init__(
         self,
@@ -44,13 +52,23 @@ class NameAddr:
         self.uri = uri
         #: The display name with quotes and escapes removed, or None.
         self.display_name = display_name
-        self.params = params if params is not None else Params()
+        self._params: Params | None = params if params is not None else Params()
+        self._params_text: str | None = None
+        self._tag: str | None = self._params.get("tag")
         self._text = text
+
+    @property
+    def params(self) -> Params:
+        """Header parameters, in order (split on first use)."""
+        params = self._params
+        if params is None:
+            params = self._params = Params.from_valid_text(self._params_text or "")
+        return params
 
     @property
     def tag(self) -> str | None:
         """The dialog tag (§19.3), on From and To."""
-        return self.params.get("tag")
+        return self._tag
 
     def with_param(self, name: str, value: str | None) -> NameAddr:
         """A copy with a header parameter set (e.g. adding the To tag, §8.2.6.2)."""
@@ -118,6 +136,9 @@ class Contact(NameAddr):
         return super().__str__()
 
 
+_A = TypeVar("_A", bound=NameAddr)
+
+
 def _render_display_name(name: str) -> str:
     if TOKEN_RE.fullmatch(name.replace(" ", "x")) and "  " not in name:
         return name
@@ -162,8 +183,44 @@ def _split_name_addr(text: str) -> tuple[str | None, Uri, str]:
     return None, parse_uri(uri_text), "" if semi < 0 else s[semi:]
 
 
+_P_NAME = r"[A-Za-z0-9\-.!%*_+`'~]++"
+_P_VALUE = r"[A-Za-z0-9\-.!%*_+`'~:\[\]]++"
+_PARAMS_WITH_TAG = rf"((?:;(?:(?i:tag)=({_P_VALUE})|{_P_NAME}(?:={_P_VALUE})?+))*+)"
+# The usual shapes in one possessive regex pass: ``"Name" <uri>;p=v``,
+# ``<uri>;p`` and a bare ``uri;p`` (which may not hold , ? or ;, §20). The
+# tag is captured on the way: it is what dialog matching reads. Anything else
+# (token display names, escapes, quoted values, blanks) takes the full grammar.
+_NAME_ADDR_FAST = re.compile(
+    rf'(?:"([^"\\\x00-\x1f]*+)" ?+)?+<([^\x00-\x20<>"]++)>{_PARAMS_WITH_TAG}'
+    rf'|([^\x00-\x20<>",;?]++){_PARAMS_WITH_TAG}'
+)
+
+
+def _fast(cls: type[_A], text: str) -> _A | None:
+    m = _NAME_ADDR_FAST.fullmatch(text)
+    if m is None:
+        return None
+    display, uri_text, params_text, tag, bare_uri, bare_params, bare_tag = m.groups()
+    value = cls.__new__(cls)
+    if uri_text is None:
+        value.uri = parse_uri(bare_uri)
+        value._params_text = bare_params
+        value._tag = bare_tag
+    else:
+        value.uri = parse_uri(uri_text)
+        value._params_text = params_text
+        value._tag = tag
+    value.display_name = display
+    value._params = None
+    value._text = text
+    return value
+
+
 def parse_name_addr(text: str) -> NameAddr:
     """Parse a From/To/Route/Record-Route style value."""
+    fast = _fast(NameAddr, text)
+    if fast is not None:
+        return fast
     display, uri, rest = _split_name_addr(text)
     params = Params(parse_params(rest)) if rest.strip(_WS) else Params()
     return NameAddr(uri, display, params, text=text.strip(_WS))
@@ -174,6 +231,10 @@ def parse_contact(text: str) -> Contact:
     s = text.strip(_WS)
     if s == "*":
         return Contact(WILDCARD_URI, None, Params(), text="*", is_wildcard=True)
+    fast = _fast(Contact, text)
+    if fast is not None:
+        fast.is_wildcard = False
+        return fast
     display, uri, rest = _split_name_addr(s)
     params = Params(parse_params(rest)) if rest.strip(_WS) else Params()
     return Contact(uri, display, params, text=s)

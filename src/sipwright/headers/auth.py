@@ -55,7 +55,7 @@ class AuthHeader:
 
     @property
     def qop(self) -> str | None:
-        """``qop`` as sent: a list (``"auth,auth-int"``) in a challenge, one value in credentials."""
+        """``qop`` as sent: a list (``auth,auth-int``) in a challenge, one token in credentials."""
         return self._get("qop")
 
     @property

@@ -10,6 +10,7 @@ message parsed and serialised unchanged gives back the same bytes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 from .names import LIST_HEADERS, canonical_name, header_key
 from .params import split_commas
@@ -17,25 +18,30 @@ from .params import split_commas
 __all__ = ["HeaderField", "Headers"]
 
 
-class HeaderField:
+class HeaderField(NamedTuple):
     """One header line: its key, the name as written, the unfolded value and raw text."""
 
-    __slots__ = ("key", "name", "raw", "value")
-
-    def __init__(self, key: str, name: str, value: str, raw: str | None = None) -> None:
-        self.key = key
-        self.name = name
-        self.value = value
-        #: The line(s) exactly as received (folding included), or None when built.
-        self.raw = raw
+    key: str
+    name: str
+    value: str
+    #: The line(s) exactly as received (folding included), or None when built.
+    raw: str | None
 
     def text(self) -> str:
         """The header line as it is to be serialised (no trailing CRLF)."""
-        raw = self.raw
-        return raw if raw is not None else f"{self.name}: {self.value}"
+        return self.raw if self.raw is not None else f"{self.name}: {self.value}"
 
-    def __repr__(self) -> str:
-        return f"HeaderField({self.name!r}, {self.value!r})"
+
+# Internally the lines are three parallel lists: keys, ``(name, ":", value)``
+# tuples straight from ``str.partition``, and the raw text (None when built).
+# The parser makes them with list comprehensions and no per-line Python
+# objects of its own, which is what makes parsing fast in CPython. For parsed
+# lines ``name`` may carry trailing blanks and ``value`` leading and trailing
+# blanks (HCOLON, §7.3.1); readers strip them on access. Lookups use
+# ``list.index`` on the keys (interned strings), cheaper than building a dict
+# for the handful of headers a message handler reads.
+_Parts = tuple[str, str, str]
+_WS = " \t"
 
 
 class Headers:
@@ -46,79 +52,77 @@ class Headers:
     (Authorization, Date, Subject, unknown headers…) each line is one value.
     """
 
-    __slots__ = ("_fields", "_index", "typed")
+    __slots__ = ("_keys", "_parts", "_raws", "typed")
 
     def __init__(self, fields: Iterable[tuple[str, str]] | None = None) -> None:
-        self._fields: list[HeaderField] = []
-        self._index: dict[str, list[HeaderField]] | None = None
+        self._keys: list[str] = []
+        self._parts: list[_Parts] = []
+        self._raws: list[str | None] = []
         #: Cache of typed values parsed from these headers; cleared on any change.
         self.typed: dict[str, object] = {}
         if fields is not None:
             for name, value in fields:
                 self.add(name, value)
 
-    @classmethod
-    def _from_parsed(cls, fields: list[HeaderField]) -> Headers:
-        self = cls.__new__(cls)
-        self._fields = fields
-        self._index = None
-        self.typed = {}
-        return self
-
     # -- lookup ---------------------------------------------------------------
 
-    def _lookup(self) -> dict[str, list[HeaderField]]:
-        index = self._index
-        if index is None:
-            index = {}
-            for f in self._fields:
-                bucket = index.get(f.key)
-                if bucket is None:
-                    index[f.key] = [f]
-                else:
-                    bucket.append(f)
-            self._index = index
-        return index
+    def _positions(self, key: str) -> list[int]:
+        return [i for i, k in enumerate(self._keys) if k == key]
 
     def fields(self, name: str) -> list[HeaderField]:
         """Every line of header ``name``, in order."""
-        return self._lookup().get(_key_of(name), [])
+        return [self._public(i) for i in self._positions(header_key(name))]
+
+    def lines(self) -> list[HeaderField]:
+        """Every header line, in order."""
+        return [self._public(i) for i in range(len(self._keys))]
+
+    def _public(self, i: int) -> HeaderField:
+        name, _, value = self._parts[i]
+        return HeaderField(self._keys[i], name.rstrip(_WS), value.strip(_WS), self._raws[i])
 
     def get_key(self, key: str) -> str | None:
         """:meth:`get` for an already-normalised key (hot path for typed access)."""
-        bucket = self._lookup().get(key)
-        if bucket is None:
+        keys = self._keys
+        if key not in keys:
             return None
-        value = bucket[0].value
+        value = self._parts[keys.index(key)][2]
         if key in LIST_HEADERS:
             return split_commas(value)[0]
-        return value
+        return value.strip(_WS)
 
     def getall_key(self, key: str) -> list[str]:
         """:meth:`getall` for an already-normalised key."""
-        bucket = self._lookup().get(key)
-        if bucket is None:
+        keys = self._keys
+        count = keys.count(key)
+        if count == 0:
             return []
+        if count == 1:
+            value = self._parts[keys.index(key)][2]
+            return split_commas(value) if key in LIST_HEADERS else [value.strip(_WS)]
+        parts = self._parts
         if key in LIST_HEADERS:
-            if len(bucket) == 1:
-                return split_commas(bucket[0].value)
             out: list[str] = []
-            for f in bucket:
-                out.extend(split_commas(f.value))
+            for i in self._positions(key):
+                out.extend(split_commas(parts[i][2]))
             return out
-        return [f.value for f in bucket]
+        return [parts[i][2].strip(_WS) for i in self._positions(key)]
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of header ``name`` (any case, compact form accepted)."""
-        value = self.get_key(_key_of(name))
+        value = self.get_key(header_key(name))
         return default if value is None else value
 
     def getall(self, name: str) -> list[str]:
         """All values of header ``name`` in order, lines combined (§7.3.1)."""
-        return self.getall_key(_key_of(name))
+        return self.getall_key(header_key(name))
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and _key_of(name) in self._lookup()
+        return isinstance(name, str) and header_key(name) in self._keys
+
+    def has_key(self, key: str) -> bool:
+        """``in`` for an already-normalised key."""
+        return key in self._keys
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
@@ -128,33 +132,42 @@ class Headers:
 
     def count(self, name: str) -> int:
         """Number of lines of header ``name``."""
-        return len(self.fields(name))
+        return self._keys.count(header_key(name))
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         """(name as written, unfolded value) for every line, in order."""
-        return ((f.name, f.value) for f in self._fields)
+        return ((name.rstrip(_WS), value.strip(_WS)) for name, _, value in self._parts)
 
     def __len__(self) -> int:
-        return len(self._fields)
+        return len(self._keys)
 
     def items(self) -> list[tuple[str, str]]:
         """(name as written, unfolded value) for every line, in order."""
-        return [(f.name, f.value) for f in self._fields]
+        return list(self)
 
-    def all_fields(self) -> list[HeaderField]:
-        """Every line, in order (a copy of the list)."""
-        return list(self._fields)
+    def texts(self) -> Iterator[tuple[str, str, str]]:
+        """(key, value, line as serialised) for every line: the serialiser's view."""
+        for key, (name, _, value), raw in zip(self._keys, self._parts, self._raws):
+            yield key, value, raw if raw is not None else f"{name}: {value}"
 
     # -- change ---------------------------------------------------------------
 
-    def _changed(self) -> None:
-        self._index = None
+    def _rows(self) -> list[tuple[str, _Parts, str | None]]:
+        return list(zip(self._keys, self._parts, self._raws))
+
+    def _set_rows(self, rows: list[tuple[str, _Parts, str | None]]) -> None:
+        self._keys = [r[0] for r in rows]
+        self._parts = [r[1] for r in rows]
+        self._raws = [r[2] for r in rows]
         self.typed.clear()
 
     def add(self, name: str, value: str) -> None:
         """Append a header line."""
-        self._fields.append(_new_field(name, value))
-        self._changed()
+        key, parts = _new_field(name, value)
+        self._keys.append(key)
+        self._parts.append(parts)
+        self._raws.append(None)
+        self.typed.clear()
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a line above the first line of the same header, else at the top.
@@ -162,40 +175,35 @@ class Headers:
         This is how a proxy adds its Via (§16.6 step 8) or Record-Route (§16.6
         step 4): the new value becomes the first one.
         """
-        key = _key_of(name)
-        pos = 0
-        for i, f in enumerate(self._fields):
-            if f.key == key:
-                pos = i
-                break
-        self._fields.insert(pos, _new_field(name, value))
-        self._changed()
+        key, parts = _new_field(name, value)
+        pos = self._keys.index(key) if key in self._keys else 0
+        self._keys.insert(pos, key)
+        self._parts.insert(pos, parts)
+        self._raws.insert(pos, None)
+        self.typed.clear()
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` by one line, kept where the first one was."""
-        key = _key_of(name)
-        new = _new_field(name, value)
-        out: list[HeaderField] = []
+        key, parts = _new_field(name, value)
+        out: list[tuple[str, _Parts, str | None]] = []
         placed = False
-        for f in self._fields:
-            if f.key == key:
+        for row in self._rows():
+            if row[0] == key:
                 if not placed:
-                    out.append(new)
+                    out.append((key, parts, None))
                     placed = True
             else:
-                out.append(f)
+                out.append(row)
         if not placed:
-            out.append(new)
-        self._fields = out
-        self._changed()
+            out.append((key, parts, None))
+        self._set_rows(out)
 
     def remove(self, name: str) -> int:
         """Remove every line of ``name``; returns how many were removed."""
-        key = _key_of(name)
-        before = len(self._fields)
-        self._fields = [f for f in self._fields if f.key != key]
-        self._changed()
-        return before - len(self._fields)
+        key = header_key(name)
+        before = len(self._keys)
+        self._set_rows([row for row in self._rows() if row[0] != key])
+        return before - len(self._keys)
 
     def replace_first_value(self, name: str, value: str) -> None:
         """Replace the first *value* of a header (e.g. the top Via), keeping the rest.
@@ -203,50 +211,49 @@ class Headers:
         For a list header written as ``Via: a, b`` on one line, the line becomes
         two lines so the untouched value keeps its exact text.
         """
-        key = _key_of(name)
-        for i, f in enumerate(self._fields):
-            if f.key != key:
-                continue
-            rest = split_commas(f.value)[1:] if key in LIST_HEADERS else []
-            new = [HeaderField(key, f.name, value)]
-            if rest:
-                new.append(HeaderField(key, f.name, ", ".join(rest)))
-            self._fields[i : i + 1] = new
-            self._changed()
-            return
-        raise KeyError(name)
+        key = header_key(name)
+        if key not in self._keys:
+            raise KeyError(name)
+        i = self._keys.index(key)
+        shown = self._parts[i][0].rstrip(_WS)
+        rest = split_commas(self._parts[i][2])[1:] if key in LIST_HEADERS else []
+        rows = self._rows()
+        new: list[tuple[str, _Parts, str | None]] = [(key, (shown, ":", value), None)]
+        if rest:
+            new.append((key, (shown, ":", ", ".join(rest)), None))
+        rows[i : i + 1] = new
+        self._set_rows(rows)
 
     def pop_first_value(self, name: str) -> str:
         """Remove and return the first value of a header (a proxy popping a Route or Via)."""
-        key = _key_of(name)
-        for i, f in enumerate(self._fields):
-            if f.key != key:
-                continue
-            values = split_commas(f.value) if key in LIST_HEADERS else [f.value]
-            if len(values) > 1:
-                self._fields[i] = HeaderField(key, f.name, ", ".join(values[1:]))
-            else:
-                del self._fields[i]
-            self._changed()
-            return values[0]
-        raise KeyError(name)
+        key = header_key(name)
+        if key not in self._keys:
+            raise KeyError(name)
+        i = self._keys.index(key)
+        shown, _, value = self._parts[i]
+        values = split_commas(value) if key in LIST_HEADERS else [value.strip(_WS)]
+        rows = self._rows()
+        if len(values) > 1:
+            rows[i] = (key, (shown.rstrip(_WS), ":", ", ".join(values[1:])), None)
+        else:
+            del rows[i]
+        self._set_rows(rows)
+        return values[0]
 
     def copy(self) -> Headers:
-        """An independent copy (the lines are shared: they are never mutated in place)."""
-        return Headers._from_parsed(list(self._fields))
+        """An independent copy (the line tuples are immutable, so they are shared)."""
+        clone = Headers()
+        clone._set_rows(self._rows())
+        return clone
 
     def __repr__(self) -> str:
         return f"Headers({self.items()!r})"
 
 
-def _key_of(name: str) -> str:
-    return header_key(name)
-
-
-def _new_field(name: str, value: str) -> HeaderField:
+def _new_field(name: str, value: str) -> tuple[str, _Parts]:
     key = header_key(name)
     if "\r" in value or "\n" in value:
         raise ValueError(f"header {name!r} value contains CR or LF")
     # Names passed in lower case or compact form get the conventional spelling.
     shown = name if name != key and len(name) > 1 else canonical_name(key)
-    return HeaderField(key, shown, value)
+    return key, (shown, ":", value)

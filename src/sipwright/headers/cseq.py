@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .._abnf import TOKEN_RE, UINT32_MAX
 from ..errors import ParseError
 
@@ -32,8 +34,20 @@ class CSeq:
         return hash((self.number, self.method))
 
 
+_CSEQ_FAST = re.compile(r"[ \t]*([0-9]{1,10}) ([A-Za-z0-9\-.!%*_+`'~]+)[ \t]*")
+_new_cseq = CSeq.__new__
+
+
 def parse_cseq(text: str) -> CSeq:
     """Parse ``1*DIGIT LWS Method``."""
+    m = _CSEQ_FAST.fullmatch(text)
+    if m is not None:
+        number_text, method = m.groups()
+        cseq = _new_cseq(CSeq)
+        cseq.number = int(number_text)
+        cseq.method = method
+        if cseq.number <= UINT32_MAX:
+            return cseq
     parts = text.split()
     if len(parts) != 2:
         raise ParseError("CSeq must be a number and a method", header="CSeq")

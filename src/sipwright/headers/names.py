@@ -7,6 +7,8 @@ sipwright a header is identified by its *key*: the lower-cased long name.
 
 from __future__ import annotations
 
+import sys
+
 from .._abnf import HEADER_NAME_RE
 from ..errors import ParseError
 
@@ -147,7 +149,8 @@ def header_key(name: str) -> str:
     if not stripped or HEADER_NAME_RE.fullmatch(stripped) is None:
         raise ParseError(f"invalid header name {stripped[:40]!r}")
     lowered = stripped.lower()
-    key = COMPACT_FORMS.get(lowered, lowered)
+    # Interned so the parser can test a key by identity on its hot path.
+    key = sys.intern(COMPACT_FORMS.get(lowered, lowered))
     if len(_KEY_CACHE) < _KEY_CACHE_MAX:
         _KEY_CACHE[name] = key
     return key

@@ -23,7 +23,6 @@ __all__ = [
     "unquote",
 ]
 
-_SPECIAL = re.compile(r'["<]')
 _WS = " \t"
 
 
@@ -33,9 +32,9 @@ def split_commas(value: str) -> list[str]:
     Empty elements (``a,,b``) are kept as empty strings so callers can report
     them; surrounding whitespace is stripped.
     """
-    if _SPECIAL.search(value) is None:
-        if "," not in value:
-            return [value.strip(_WS)]
+    if "," not in value:
+        return [value.strip(_WS)]
+    if '"' not in value and "<" not in value:
         return [part.strip(_WS) for part in value.split(",")]
     parts: list[str] = []
     start = 0
@@ -159,7 +158,7 @@ def parse_params(text: str) -> tuple[tuple[str, str | None], ...]:
             if value[0] == '"':
                 if find_quote_end(value, 0) != len(value) - 1:
                     raise ParseError(f"junk after quoted value of {name!r}")
-            elif any(ch in _WS for ch in value):
+            elif " " in value or "\t" in value:
                 raise ParseError(f"whitespace inside value of {name!r}")
             pairs.append((name, value))
         else:
@@ -172,32 +171,81 @@ def format_params(pairs: tuple[tuple[str, str | None], ...]) -> str:
     return "".join(f";{n}" if v is None else f";{n}={v}" for n, v in pairs)
 
 
+# One ``;name[=value]`` parameter whose value is a token or host (no quoted
+# string, no blanks): the shape of nearly every parameter on the wire. A list
+# matching PARAMS_FAST needs no further validation and splits on ';' and '='.
+# Possessive quantifiers: nothing to backtrack, so the match is one pass.
+PARAM_VALUE_FAST = r"[A-Za-z0-9\-.!%*_+`'~:\[\]]++"
+PARAMS_FAST = rf"(?:;[A-Za-z0-9\-.!%*_+`'~]++(?:={PARAM_VALUE_FAST})?+)*+"
+PARAMS_FAST_RE = re.compile(PARAMS_FAST)
+
+
 class Params:
     """Ordered, case-insensitive view of ``;name=value`` parameters.
 
     Immutable: the typed header objects that hold it are cached and shared.
     ``get`` returns the value as written (quotes kept), ``None`` for a flag
-    parameter; use ``in`` to tell a flag from an absent parameter.
+    parameter; use ``in`` to tell a flag from an absent parameter. A list
+    already validated by the parser is kept as text and split on first use.
     """
 
-    __slots__ = ("_index", "_pairs")
+    __slots__ = ("_index", "_pairs", "_text")
 
     def __init__(self, pairs: tuple[tuple[str, str | None], ...] = ()) -> None:
-        self._pairs = pairs
+        self._pairs: tuple[tuple[str, str | None], ...] | None = pairs
         self._index: dict[str, str | None] | None = None
+        self._text: str | None = None
+
+    @classmethod
+    def from_valid_text(cls, text: str) -> Params:
+        """Params from text that fully matches :data:`PARAMS_FAST` (not checked again)."""
+        self = cls.__new__(cls)
+        self._pairs = None
+        self._index = None
+        self._text = text
+        return self
+
+    def _get_pairs(self) -> tuple[tuple[str, str | None], ...]:
+        pairs = self._pairs
+        if pairs is None:
+            text = self._text or ""
+            out: list[tuple[str, str | None]] = []
+            for part in text.split(";")[1:]:
+                name, eq, value = part.partition("=")
+                out.append((name, value if eq else None))
+            pairs = self._pairs = tuple(out)
+        return pairs
 
     def _lookup(self) -> dict[str, str | None]:
         index = self._index
         if index is None:
             index = {}
-            for name, value in self._pairs:
+            for name, value in self._get_pairs():
                 index.setdefault(name.lower(), value)
             self._index = index
         return index
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """Value of the first parameter called ``name`` (case-insensitive)."""
-        index = self._lookup()
+        index = self._index
+        if index is None:
+            text = self._text
+            if text is not None and self._pairs is None:
+                # Validated text (no blanks) not split yet: find the value
+                # without building the index (branch, tag: the hot reads).
+                low = text.lower()
+                key = ";" + name.lower()
+                i = low.find(key)
+                while i >= 0:
+                    end = i + len(key)
+                    if end == len(low) or low[end] == ";":
+                        return None
+                    if low[end] == "=":
+                        stop = low.find(";", end)
+                        return text[end + 1 :] if stop < 0 else text[end + 1 : stop]
+                    i = low.find(key, end)
+                return default
+            index = self._lookup()
         key = name.lower()
         if key in index:
             return index[key]
@@ -207,19 +255,19 @@ class Params:
         return isinstance(name, str) and name.lower() in self._lookup()
 
     def __iter__(self) -> Iterator[str]:
-        return (name for name, _ in self._pairs)
+        return (name for name, _ in self._get_pairs())
 
     def __len__(self) -> int:
-        return len(self._pairs)
+        return len(self._get_pairs())
 
     def items(self) -> tuple[tuple[str, str | None], ...]:
         """The parameters in order, as written."""
-        return self._pairs
+        return self._get_pairs()
 
     def with_param(self, name: str, value: str | None) -> Params:
         """A copy with ``name`` set (replaced in place if present, else appended)."""
         key = name.lower()
-        pairs = list(self._pairs)
+        pairs = list(self._get_pairs())
         for i, (existing, _) in enumerate(pairs):
             if existing.lower() == key:
                 pairs[i] = (existing, value)
@@ -230,13 +278,13 @@ class Params:
     def without(self, name: str) -> Params:
         """A copy without any parameter called ``name``."""
         key = name.lower()
-        return Params(tuple(p for p in self._pairs if p[0].lower() != key))
+        return Params(tuple(p for p in self._get_pairs() if p[0].lower() != key))
 
     def __str__(self) -> str:
-        return format_params(self._pairs)
+        return format_params(self._get_pairs())
 
     def __repr__(self) -> str:
-        return f"Params({self._pairs!r})"
+        return f"Params({self._get_pairs()!r})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Params):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
-from .params import Params, format_params, parse_params
 from ..errors import ParseError
 from ..ids import BRANCH_COOKIE
+from .params import Params, format_params, parse_params
 
 __all__ = ["BRANCH_COOKIE", "Via", "parse_via"]
 
@@ -29,9 +29,11 @@ class Via:
     """One Via value. Immutable; ``with_param`` returns a changed copy."""
 
     __slots__ = (
+        "_branch",
+        "_params",
+        "_params_text",
         "_text",
         "host",
-        "params",
         "port",
         "protocol_name",
         "protocol_version",
@@ -56,13 +58,23 @@ class Via:
         #: sent-by host as written (an IPv6 reference keeps its brackets).
         self.host = host
         self.port = port
-        self.params = params if params is not None else Params()
+        self._params: Params | None = params if params is not None else Params()
+        self._params_text: str | None = None
+        self._branch: str | None = self._params.get("branch")
         self._text = text
+
+    @property
+    def params(self) -> Params:
+        """All parameters, in order (split on first use)."""
+        params = self._params
+        if params is None:
+            params = self._params = Params.from_valid_text(self._params_text or "")
+        return params
 
     @property
     def branch(self) -> str | None:
         """The branch parameter (the transaction ID when it has the magic cookie)."""
-        return self.params.get("branch")
+        return self._branch
 
     @property
     def received(self) -> str | None:
@@ -137,8 +149,50 @@ class Via:
         return hash((self.transport, self.host.lower(), self.port))
 
 
+# The usual shape, ``SIP/2.0/UDP host:port;params`` with no blanks around the
+# separators, accepted in one pass of a possessive regex that also captures the
+# branch (the value a transaction layer reads on every message).
+_P_NAME = r"[A-Za-z0-9\-.!%*_+`'~]++"
+_P_VALUE = r"[A-Za-z0-9\-.!%*_+`'~:\[\]]++"
+_VIA_FAST = re.compile(
+    rf"SIP/2\.0/({_P_NAME}) (\[[0-9A-Fa-f:.]++\]|[A-Za-z0-9\-.]++)(?::([0-9]{{1,5}}+))?+"
+    rf"((?:;(?:(?i:branch)=({_P_VALUE})|{_P_NAME}(?:={_P_VALUE})?+))*+)"
+)
+
+
 def parse_via(text: str) -> Via:
-    """Parse one Via value (one element of the comma list)."""
+    """Parse one Via value (one element of the comma list).
+
+    The usual shape takes one regex pass; anything else (LWS around ``/`` and
+    ``:``, quoted parameters, errors) takes the careful path, which names the
+    fault.
+    """
+    m = _VIA_FAST.fullmatch(text)
+    if m is None:
+        return _parse_via_slow(text)
+    transport, host, port_text, params_text, branch = m.groups()
+    via = _new_via(Via)
+    via.protocol_name = "SIP"
+    via.protocol_version = "2.0"
+    via.transport = transport if transport.isupper() else transport.upper()
+    via.host = host
+    if port_text is None:
+        via.port = None
+    else:
+        via.port = port = int(port_text)
+        if port > 65535:
+            raise ParseError("Via port out of range", header="Via")
+    via._params_text = params_text
+    via._params = None
+    via._branch = branch
+    via._text = text
+    return via
+
+
+_new_via = Via.__new__
+
+
+def _parse_via_slow(text: str) -> Via:
     m = _VIA_RE.match(text)
     if m is None:
         raise ParseError(f"malformed Via {text[:60]!r}", header="Via")

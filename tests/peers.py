@@ -1,0 +1,69 @@
+"""Locate external peers (tshark, sipp, ...) and the shared test corpus.
+
+A missing peer skips the test on a developer machine, with a hint on how to install it,
+but fails it in CI (``CI`` set in the environment): there ``bash .ci/run`` installs every
+peer, so a missing one is a broken CI set-up that must not pass silently as a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+__all__ = ["INSTALL_HINTS", "in_ci", "require_peer", "shared_dir"]
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+
+#: Debian package that provides each peer binary (see shared/design/PEERS.md).
+INSTALL_HINTS: dict[str, str] = {
+    "tshark": "Debian package `tshark`",
+    "text2pcap": "Debian package `tshark`",
+    "sipp": "Debian package `sip-tester` (there is no package called `sipp`)",
+    "kamailio": "Debian package `kamailio`",
+    "baresip": "Debian package `baresip`",
+    "sngrep": "Debian package `sngrep`",
+}
+
+
+def in_ci() -> bool:
+    """True when running under CI (the ``CI`` variable is set to a non-empty value)."""
+    return bool(os.environ.get("CI"))
+
+
+def require_peer(name: str) -> str:
+    """Return the absolute path of the peer binary ``name``.
+
+    When it is not on ``PATH``: ``pytest.fail`` under CI, ``pytest.skip`` elsewhere.
+    """
+    path = shutil.which(name)
+    if path is not None:
+        return path
+    hint = INSTALL_HINTS.get(name, f"a package providing `{name}`")
+    message = f"external peer `{name}` not found on PATH; `bash .ci/run` installs it ({hint})"
+    if in_ci():
+        pytest.fail(f"{message} [CI is set: a missing peer is a failure, not a skip]")
+    pytest.skip(message)
+
+
+def shared_dir() -> Path:
+    """Return the shared corpus directory (seeds, torture messages, design notes).
+
+    Order: ``$SIPWRIGHT_SHARED``; ``<repo>/../shared``; ``/work/shared``. The corpus is
+    part of the project's test inputs, so its absence fails (never skips) the test.
+    """
+    env = os.environ.get("SIPWRIGHT_SHARED")
+    if env:
+        path = Path(env)
+        if path.is_dir():
+            return path
+        pytest.fail(f"SIPWRIGHT_SHARED={env!r} is not a directory")
+    for candidate in (REPO_DIR.parent / "shared", Path("/work/shared")):
+        if candidate.is_dir():
+            return candidate
+    pytest.fail(
+        "shared corpus directory not found: set SIPWRIGHT_SHARED, or place it at "
+        f"{REPO_DIR.parent / 'shared'} or /work/shared"
+    )
