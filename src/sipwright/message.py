@@ -20,6 +20,7 @@ from .headers.address import Contact, NameAddr, parse_contact, parse_name_addr
 from .headers.auth import AuthHeader, parse_auth
 from .headers.container import Headers
 from .headers.cseq import CSeq, parse_cseq
+from .headers.memo import memoize
 from .headers.misc import (
     MediaType,
     ParamHeader,
@@ -46,10 +47,11 @@ class BuildError(SipError, ValueError):
 class Message:
     """Common part of :class:`Request` and :class:`Response`."""
 
-    __slots__ = ("_body", "defects", "headers", "version")
+    __slots__ = ("_body", "defects", "headers")
 
+    #: Only SIP/2.0 exists; the parser answers anything else with 505 (§8.2.2).
+    version = SIP_VERSION
     headers: Headers
-    version: str
     _body: bytes
     #: Non-fatal faults found while parsing (bare LF, bytes after the body…),
     #: as ``(code, message)`` pairs; :func:`sipwright.validate` reports them.
@@ -61,7 +63,6 @@ class Message:
         body: bytes,
         content_type: str | None,
     ) -> None:
-        self.version = SIP_VERSION
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         self.defects = []
         self._body = b""
@@ -110,7 +111,11 @@ class Message:
         for key, value, text in self.headers.texts():
             if key == "content-length":
                 have_length = True
-                if value.strip(" \t") != length:
+                written = value.strip(" \t")
+                # Keep the line as written (leading zeros are legal) when it is right.
+                if written != length and not (
+                    written.isdigit() and written.isascii() and int(written) == len(body)
+                ):
                     name = text.partition(":")[0].rstrip(" \t")
                     lines.append(f"{name}: {length}")
                     continue
@@ -498,32 +503,39 @@ def make_response(
 # -- typed parsers, cached per message ------------------------------------------
 
 
+# Memoised by text (see headers/memo.py): the public parse_* stay plain.
+_via = memoize(parse_via)
+_name_addr = memoize(parse_name_addr)
+_contact = memoize(parse_contact)
+_cseq = memoize(parse_cseq)
+
+
 def _parse_vias(headers: Headers) -> list[Via]:
-    return [parse_via(v) for v in headers.getall_key("via")]
+    return [_via(v) for v in headers.getall_key("via")]
 
 
 def _single_address(key: str) -> Callable[[Headers], NameAddr | None]:
     def parse(headers: Headers) -> NameAddr | None:
         value = headers.get_key(key)
-        return None if value is None else parse_name_addr(value)
+        return None if value is None else _name_addr(value)
 
     return parse
 
 
 def _address_list(key: str) -> Callable[[Headers], list[NameAddr]]:
     def parse(headers: Headers) -> list[NameAddr]:
-        return [parse_name_addr(v) for v in headers.getall_key(key)]
+        return [_name_addr(v) for v in headers.getall_key(key)]
 
     return parse
 
 
 def _parse_contacts(headers: Headers) -> list[Contact]:
-    return [parse_contact(v) for v in headers.getall_key("contact")]
+    return [_contact(v) for v in headers.getall_key("contact")]
 
 
 def _parse_cseq_header(headers: Headers) -> CSeq | None:
     value = headers.get_key("cseq")
-    return None if value is None else parse_cseq(value)
+    return None if value is None else _cseq(value)
 
 
 def _parse_max_forwards(headers: Headers) -> int | None:

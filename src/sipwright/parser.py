@@ -63,7 +63,12 @@ def parse(data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Request | Res
             # header section is clean (RFC 3261 §7: CRLF only).
             lines = text.splitlines()
             if len(lines) == text.count("\r\n") + 1:
-                return _attach_body(data, end + 4, lines, limits, [])
+                msg, cl = _read_head(lines, end, limits, [])
+                end += 4
+                if cl is None or cl == len(data) - end:
+                    msg._body = data[end:]
+                    return msg
+                return _frame_body(msg, data, end, cl)
     return _parse_careful(data, limits)
 
 
@@ -92,15 +97,20 @@ def _attach_body(
     if cl is None:
         msg._body = data[body_start:]
         return msg
+    return _frame_body(msg, data, body_start, cl)
+
+
+def _frame_body(
+    msg: Request | Response, data: bytes, body_start: int, cl: int
+) -> Request | Response:
+    """Body of exactly Content-Length bytes; extra bytes are discarded and reported."""
     present = len(data) - body_start
-    if cl == present:
-        msg._body = data[body_start:]
-    elif cl > present:
+    if cl > present:
         raise ParseError(f"Content-Length {cl} exceeds the {present} bytes of body (§18.3)")
-    else:
-        stop = body_start + cl
-        msg._body = data[body_start:stop]
-        defects.append(_trailing_defect(data[stop:], cl, present))
+    stop = body_start + cl
+    msg._body = data[body_start:stop]
+    if cl < present:
+        msg.defects.append(_trailing_defect(data[stop:], cl, present))
     return msg
 
 
@@ -193,7 +203,7 @@ def _read_head(
         return msg, None
     cl_text = parts[keys.index(_CL_KEY)][2].strip(" \t")
     if keys.count(_CL_KEY) > 1:
-        for key, part in zip(keys, parts):
+        for key, part in zip(keys, parts, strict=True):
             if key is _CL_KEY and part[2].strip(" \t") != cl_text:
                 raise ParseError("conflicting Content-Length values")
     if not cl_text.isdigit() or not cl_text.isascii():

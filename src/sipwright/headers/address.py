@@ -160,7 +160,13 @@ def _split_name_addr(text: str) -> tuple[str | None, Uri, str]:
         lt = 0
         s = rest
     else:
+        # name-addr only if '<' comes before any ';' or '"': otherwise the '<'
+        # is inside a parameter of a bare addr-spec.
         lt = s.find("<")
+        semi = s.find(";")
+        quote_at = s.find('"')
+        if lt >= 0 and (0 <= semi < lt or 0 <= quote_at < lt):
+            lt = -1
     if lt >= 0:
         if lt > 0:
             name = s[:lt].rstrip(_WS)

@@ -87,7 +87,7 @@ class Headers:
         if key not in keys:
             return None
         value = self._parts[keys.index(key)][2]
-        if key in LIST_HEADERS:
+        if "," in value and key in LIST_HEADERS:
             return split_commas(value)[0]
         return value.strip(_WS)
 
@@ -99,7 +99,9 @@ class Headers:
             return []
         if count == 1:
             value = self._parts[keys.index(key)][2]
-            return split_commas(value) if key in LIST_HEADERS else [value.strip(_WS)]
+            if "," in value and key in LIST_HEADERS:
+                return split_commas(value)
+            return [value.strip(_WS)]
         parts = self._parts
         if key in LIST_HEADERS:
             out: list[str] = []
@@ -147,13 +149,13 @@ class Headers:
 
     def texts(self) -> Iterator[tuple[str, str, str]]:
         """(key, value, line as serialised) for every line: the serialiser's view."""
-        for key, (name, _, value), raw in zip(self._keys, self._parts, self._raws):
+        for key, (name, _, value), raw in zip(self._keys, self._parts, self._raws, strict=True):
             yield key, value, raw if raw is not None else f"{name}: {value}"
 
     # -- change ---------------------------------------------------------------
 
     def _rows(self) -> list[tuple[str, _Parts, str | None]]:
-        return list(zip(self._keys, self._parts, self._raws))
+        return list(zip(self._keys, self._parts, self._raws, strict=True))
 
     def _set_rows(self, rows: list[tuple[str, _Parts, str | None]]) -> None:
         self._keys = [r[0] for r in rows]

@@ -1,0 +1,43 @@
+"""Bounded memo tables for typed header parsing.
+
+Typed header values are immutable and parsing is a pure function of the
+text, and the same text recurs across the messages of a dialog (From, To,
+Contact, Record-Route on every request and response), of a transaction (Via,
+CSeq on the request and each response) and of every retransmission. A small
+table keyed by the text skips the parse for those. It is cleared whole when
+full, so its memory is bounded and hostile input can only make it miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+__all__ = ["MAX_ENTRIES", "MAX_TEXT", "memoize"]
+
+_T = TypeVar("_T")
+
+#: Entries per table before it is cleared.
+MAX_ENTRIES = 4096
+#: Longer texts are parsed every time (they are rare and would pin memory).
+MAX_TEXT = 512
+
+
+def memoize(parse: Callable[[str], _T]) -> Callable[[str], _T]:
+    """Wrap a parser of immutable values with a bounded table keyed by the text."""
+    table: dict[str, _T] = {}
+    get = table.get
+
+    def parse_memo(text: str) -> _T:
+        value = get(text)
+        if value is None:
+            value = parse(text)
+            if len(text) <= MAX_TEXT:
+                if len(table) >= MAX_ENTRIES:
+                    table.clear()
+                table[text] = value
+        return value
+
+    parse_memo.__doc__ = parse.__doc__
+    parse_memo.__wrapped__ = parse  # type: ignore[attr-defined]
+    return parse_memo
