@@ -18,7 +18,7 @@ class ParseLimits:
     """Upper bounds on a single message.
 
     ``max_message_size`` bounds the whole message (start line, headers and
-    body); exceeding it is answered 513 Message Too Large (RFC 3261 §21.5.14).
+    body); exceeding it is answered 513 Message Too Large (RFC 3261 §21.5.7).
     """
 
     max_message_size: int = 65535

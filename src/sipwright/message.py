@@ -382,14 +382,16 @@ class Request(Message):
 
     @uri.setter
     def uri(self, value: Uri | str) -> None:
-        if isinstance(value, str):
-            text = value
-            parsed: Uri | None = parse_uri(value)
-        else:
-            text = str(value)
-            parsed = value
+        text = value if isinstance(value, str) else str(value)
         if text.startswith("<") or any(c in text for c in " \t\r\n"):
             raise BuildError("a Request-URI has no spaces and is never in <> (RFC 3261 §7.1)")
+        if isinstance(value, str):
+            try:
+                parsed: Uri | None = parse_uri(value)
+            except ParseError as exc:
+                raise BuildError(f"invalid Request-URI: {exc.reason}") from None
+        else:
+            parsed = value
         self._uri_text = text
         self._uri = parsed
 
@@ -491,6 +493,10 @@ def make_response(
                 out.add(f.name, str(to.with_param("tag", to_tag)))
                 continue
         out.add(f.name, f.value)
+    if status_code == 100:
+        # §8.2.6.1: a 100 Trying echoes the request's Timestamp.
+        for f in request.headers.fields("timestamp"):
+            out.add(f.name, f.value)
     if request.method in ("INVITE", "SUBSCRIBE") and 100 < status_code < 300:
         for f in request.headers.fields("record-route"):
             out.add(f.name, f.value)

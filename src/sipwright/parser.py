@@ -184,7 +184,8 @@ def _read_head(
     body = lines[1:]
     parts = [line.partition(":") for line in body]
     get_key = _KEY_CACHE.get
-    found = [get_key(p[0]) for p in parts]
+    # A line without ':' (p[1] empty) must not pass as a cached name.
+    found = [get_key(p[0]) if p[1] else None for p in parts]
     keys: list[str]
     raws: list[str | None]
     if None in found:
@@ -342,8 +343,19 @@ class StreamParser:
         """Bytes received but not yet part of a complete message."""
         return len(self._buf)
 
+    @property
+    def error(self) -> ParseError | None:
+        """The framing error that ended this stream, if any."""
+        return self._failed
+
     def feed(self, data: bytes) -> list[Request | Response | KeepAlive]:
-        """Add bytes; return every message completed by them, in order."""
+        """Add bytes; return every message completed by them, in order.
+
+        When the stream breaks after some messages of this call were already
+        complete, those are returned and :attr:`error` is set; the next call
+        raises. Otherwise the error is raised at once. Either way nothing that
+        was framed correctly is lost, whatever the TCP segmentation.
+        """
         if self._failed is not None:
             raise self._failed
         self._buf += data
@@ -356,6 +368,8 @@ class StreamParser:
                 out.append(item)
         except ParseError as exc:
             self._failed = exc
+            if out:
+                return out
             raise
 
     def _next(self) -> Request | Response | KeepAlive | None:

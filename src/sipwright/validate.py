@@ -127,13 +127,14 @@ def validate_stream(data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> lis
     """
     parser = StreamParser(limits=limits)
     reports: list[Report] = []
+    failure: Finding | None = None
     try:
         items = parser.feed(data)
     except ParseError as exc:
         items = []
-        failure: Finding | None = _parse_error_finding(exc)
-    else:
-        failure = None
+        failure = _parse_error_finding(exc)
+    if parser.error is not None:
+        failure = _parse_error_finding(parser.error)
     for item in items:
         if isinstance(item, KeepAlive):
             continue

@@ -135,6 +135,11 @@ def parse_auth(text: str) -> AuthHeader:
             value = rest[j:k].strip(_WS)
             if not value:
                 raise ParseError(f"auth-param {name!r} has no value", header="Authorization")
+            if TOKEN_RE.fullmatch(value) is None:
+                # auth-param = token EQUAL (token / quoted-string), RFC 3261 §25.1
+                raise ParseError(
+                    f"auth-param {name!r} value is neither token nor quoted", header="Authorization"
+                )
             j = k
         params[name.lower()] = value
         while j < n and rest[j] in _WS:

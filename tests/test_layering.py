@@ -1,0 +1,93 @@
+"""Architecture rule: the message core is sans-I/O and free of CLI dependencies.
+
+Parsing, building, validating and the transport rules take bytes and return values: no
+sockets, event loop, clock or random source (identifiers come from ``ids.py``, the one
+module allowed ``secrets``). ``click`` and ``rich`` serve the command line only, which
+lives in ``cli.py`` and ``__main__.py``. Checked on the source with ``ast``, so an import
+inside a function or a ``try`` block counts too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from peers import REPO_DIR
+
+PACKAGE = REPO_DIR / "src" / "sipwright"
+CLI_MODULES = {"cli.py", "__main__.py"}
+FORBIDDEN_IO = {"asyncio", "socket", "ssl", "time", "random", "selectors", "secrets"}
+FORBIDDEN_CLI = {"click", "rich"}
+SECRETS_ALLOWED = {"ids.py"}
+
+
+def _core_files() -> list[Path]:
+    files = sorted(PACKAGE.rglob("*.py"))
+    return [p for p in files if p.relative_to(PACKAGE).as_posix() not in CLI_MODULES]
+
+
+def imported_top_modules(path: Path) -> set[str]:
+    return imports_in(path.read_text(encoding="utf-8"), str(path))
+
+
+def imports_in(source: str, filename: str = "<source>") -> set[str]:
+    """Top-level names of absolute imports (``import a.b`` and ``from a.b import c`` -> a)."""
+    tree = ast.parse(source, filename=filename)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            # __import__("socket") / importlib.import_module would dodge the rule.
+            if node.func.id == "__import__" and node.args:
+                arg = node.args[0]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    found.add(arg.value.split(".")[0])
+    return found
+
+
+CORE = _core_files()
+
+
+def test_core_files_found() -> None:
+    names = {p.relative_to(PACKAGE).as_posix() for p in CORE}
+    assert {"parser.py", "message.py", "validate.py", "ids.py", "headers/via.py"} <= names
+    assert not names & CLI_MODULES
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: p.relative_to(PACKAGE).as_posix())
+def test_core_module_is_sans_io(path: Path) -> None:
+    """No I/O, clock or randomness in the core; ``secrets`` only in ids.py."""
+    rel = path.relative_to(PACKAGE).as_posix()
+    forbidden = FORBIDDEN_IO - {"secrets"} if rel in SECRETS_ALLOWED else FORBIDDEN_IO
+    assert imported_top_modules(path) & forbidden == set()
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: p.relative_to(PACKAGE).as_posix())
+def test_core_module_has_no_cli_dependency(path: Path) -> None:
+    """click and rich are dependencies of the CLI only."""
+    assert imported_top_modules(path) & FORBIDDEN_CLI == set()
+
+
+def test_ids_is_the_only_user_of_secrets() -> None:
+    users = {
+        p.relative_to(PACKAGE).as_posix() for p in CORE if "secrets" in imported_top_modules(p)
+    }
+    assert users == {"ids.py"}
+
+
+def test_checker_sees_imports() -> None:
+    """The checker itself must find every import form it is meant to catch."""
+    source = (
+        "import os.path\n"
+        "from time import monotonic\n"
+        "def f():\n"
+        "    import socket\n"
+        "    return __import__('random')\n"
+        "from . import parser\n"
+        "from .headers import via\n"
+    )
+    assert imports_in(source) == {"os", "time", "socket", "random"}
