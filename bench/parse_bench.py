@@ -19,17 +19,30 @@ Competitors (pinned in ``bench/requirements.txt``): sippy, opensip, aiosipua,
 PySIPio, pyVoIP. Each has its own adapter below; one that cannot be imported or
 cannot parse a message is reported with the reason, never fatal.
 
-Method: ``time.perf_counter`` around a loop of K calls on the same bytes, K
-calibrated so that one loop lasts about ``--min-time`` seconds (the calibration
-doubles as warm-up), repeated ``--repeats`` times, round-robin over the parsers so
-that load from other processes is spread over all of them, with the cyclic GC off
-during a loop (as ``timeit`` does); the table shows the best loop, the JSON has the
-median too. Every call builds a new message object from the bytes.
+Each mode is timed on two variants of every message, for every parser alike:
+
+* ``same``: K calls on the very same bytes, the case most favourable to a parser that
+  memoises by text (sipwright keeps small bounded tables of typed headers keyed by the
+  header text, and an LRU cache of parsed URIs);
+* ``unique``: K calls on K *distinct* copies of the message, made before the loop: in
+  copy n the top Via branch, the From tag, the To tag (when there is one) and the
+  Call-ID end in n, and the CSeq number is the file's plus n; nothing else changes
+  (Request-URI, Contact and body stay, so Content-Length is still right). The counter
+  never goes back, so no copy is parsed twice in a run (calibration included) and no
+  cache can hit on those headers.
+
+Method: ``time.perf_counter`` around a loop of K calls, K calibrated so that one loop
+lasts about ``--min-time`` seconds (the calibration doubles as warm-up), repeated
+``--repeats`` times, round-robin over the parsers and variants so that load from other
+processes is spread over all of them, with the cyclic GC off during a loop (as
+``timeit`` does); the table shows the best loop, the JSON has the median too. Every
+call builds a new message object from the bytes; both variants run the same loop
+over a list of K bytes objects (K references to one object for ``same``).
 
 Usage::
 
-    python bench/parse_bench.py            # full run, well under 2 minutes
-    python bench/parse_bench.py --quick    # a few seconds
+    python bench/parse_bench.py            # full run, under 2 minutes
+    python bench/parse_bench.py --quick    # about 10 s
     python bench/parse_bench.py --json results.json   # also write JSON ('-': stdout)
 """
 
@@ -39,10 +52,10 @@ import argparse
 import contextlib
 import gc
 import importlib.metadata
-import itertools
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -88,9 +101,11 @@ class Message:
     filename: str
     expected: dict[str, str]
     data: bytes = b""
+    unique: UniqueCopies | None = None
 
     def load(self) -> None:
         self.data = (MESSAGES_DIR / self.filename).read_bytes()
+        self.unique = UniqueCopies(self.data)
         _, sep, body = self.data.partition(b"\r\n\r\n")
         if sep and "body" not in self.expected:
             length = int(self.expected["content-length"])
@@ -171,6 +186,130 @@ FOLDING_CHECK = (
         "call-id": "folded-a84b4c76e66710@pc33.atlanta.example.com",
     },
 )
+
+VARIANTS = ("same", "unique")
+
+
+# ---------------------------------------------------------------------------
+# Distinct copies of a message (the "unique" variant)
+# ---------------------------------------------------------------------------
+
+COUNTER_DIGITS = 6  # hex digits of the copy number written at the end of a token
+_BRANCH_COOKIE = b"z9hG4bK"
+_BRANCH_RE = re.compile(rb";[ \t]*branch[ \t]*=[ \t]*([^;,\s]+)", re.IGNORECASE)
+_TAG_RE = re.compile(rb";[ \t]*tag[ \t]*=[ \t]*([^;,\s]+)", re.IGNORECASE)
+_DIGITS_RE = re.compile(rb"[0-9]+")
+
+
+@dataclass
+class Span:
+    """One token replaced in the copies: data[start:end]."""
+
+    name: str  # via-branch, from-tag, to-tag, call-id, cseq-number
+    start: int
+    end: int
+    keep: bytes = b""  # the head of the old token kept in front of the copy number
+    after: str = ""  # the rest of the field's value (the Call-ID's @host), for the checks
+    cseq: int | None = None  # CSeq: the copy has this number plus n
+
+
+def find_spans(data: bytes) -> list[Span]:
+    """The top Via branch, the From tag, the To tag (if any), the Call-ID's local part
+    and the CSeq number of a message (no folded lines here)."""
+    head_end = data.index(b"\r\n\r\n")
+    spans: dict[str, Span] = {}
+    pos = data.index(b"\r\n") + 2  # past the start line
+    while pos < head_end:
+        eol = data.index(b"\r\n", pos)
+        colon = data.index(b":", pos, eol)
+        name = data[pos:colon].strip().lower()
+        start = colon + 1
+        while data[start : start + 1] in (b" ", b"\t"):
+            start += 1
+        end = eol
+        while end > start and data[end - 1 : end] in (b" ", b"\t"):
+            end -= 1
+        pos = eol + 2
+        if name in (b"via", b"v") and "via-branch" not in spans:
+            comma = data.find(b",", start, end)  # the top Via: the first value
+            m = _BRANCH_RE.search(data, start, end if comma == -1 else comma)
+            if m:
+                spans["via-branch"] = Span("via-branch", *m.span(1))
+        elif name in (b"from", b"f", b"to", b"t"):
+            key = "from-tag" if name in (b"from", b"f") else "to-tag"
+            gt = data.find(b">", start, end)  # header params come after the name-addr
+            m = _TAG_RE.search(data, start if gt == -1 else gt, end)
+            if m:
+                spans[key] = Span(key, *m.span(1))
+        elif name in (b"call-id", b"i"):
+            at = data.find(b"@", start, end)
+            local_end = end if at == -1 else at
+            spans["call-id"] = Span("call-id", start, local_end, after=data[local_end:end].decode())
+        elif name == b"cseq":
+            m = _DIGITS_RE.match(data, start, end)
+            if m:
+                spans["cseq-number"] = Span("cseq-number", *m.span(), cseq=int(m.group()))
+    missing = {"via-branch", "from-tag", "call-id", "cseq-number"} - spans.keys()
+    if missing:
+        raise ValueError(f"cannot make unique copies: no {', '.join(sorted(missing))}")
+    for span in spans.values():
+        if span.cseq is None:  # keep the length: the copy number replaces the token's tail
+            token = data[span.start : span.end]
+            keep = max(len(token) - COUNTER_DIGITS, 0)
+            if span.name == "via-branch" and token.startswith(_BRANCH_COOKIE):
+                keep = max(keep, len(_BRANCH_COOKIE))
+            span.keep = token[:keep]
+    return sorted(spans.values(), key=lambda s: s.start)
+
+
+class UniqueCopies:
+    """Distinct copies of one message, copy n made with one bytes %-format: the tokens
+    of `find_spans` end in n (hex, at least COUNTER_DIGITS digits, in place of as many
+    characters, so lengths are kept until n passes 16**6), the CSeq number is the file's
+    plus n; every other byte is the file's. `take` never hands out a copy number twice."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.spans = find_spans(data)
+        self.cseq = next(s.cseq for s in self.spans if s.cseq is not None)
+        pieces: list[bytes] = []
+        pos = 0
+        for span in self.spans:
+            pieces.append(data[pos : span.start].replace(b"%", b"%%"))
+            if span.cseq is not None:
+                pieces.append(b"%(c)d")
+            else:
+                pieces.append(span.keep.replace(b"%", b"%%") + b"%%(n)0%dx" % COUNTER_DIGITS)
+            pos = span.end
+        pieces.append(data[pos:].replace(b"%", b"%%"))
+        self.template = b"".join(pieces)
+        self.next = 1  # copy 0 would keep the file's CSeq
+        body = data.partition(b"\r\n\r\n")[2]
+        for n in (1, 16**COUNTER_DIGITS + 1):  # self-check: only the head changes
+            copy = self.copy(n)
+            assert copy.partition(b"\r\n\r\n")[2] == body, "body changed"
+            assert copy != data and copy.count(b"\r\n") == data.count(b"\r\n")
+
+    def copy(self, n: int) -> bytes:
+        return self.template % {b"n": n, b"c": self.cseq + n}
+
+    def take(self, k: int) -> list[bytes]:
+        """K copies never handed out before."""
+        first = self.next
+        self.next += k
+        template, cseq = self.template, self.cseq
+        return [template % {b"n": n, b"c": cseq + n} for n in range(first, first + k)]
+
+    def expected(self, n: int, base: dict[str, str]) -> dict[str, str]:
+        """The field values of copy n, for the checks."""
+        out = dict(base)
+        for span in self.spans:
+            if span.name in out:
+                if span.cseq is not None:
+                    out[span.name] = str(span.cseq + n)
+                else:
+                    out[span.name] = f"{span.keep.decode()}{n:0{COUNTER_DIGITS}x}{span.after}"
+        return out
 
 
 # ---------------------------------------------------------------------------
@@ -590,14 +729,22 @@ def check_syntax(ad: Adapter, spec: tuple[str, dict[str, str]]) -> str:
 # ---------------------------------------------------------------------------
 
 
+# A timed loop of K calls runs over lists of at most CHUNK messages, built (untimed)
+# just before each one; its time is the sum. This bounds the memory the unique copies
+# take (CHUNK copies of ~900 bytes) whatever K is.
+CHUNK = 1 << 15
+
+
 @dataclass
 class Cell:
-    """One parser x message x mode measurement."""
+    """One parser x message x mode x variant measurement."""
 
     parser: str
     message: str
     mode: str
+    variant: str
     fn: Callable[[bytes], object] = field(repr=False)
+    batch: Callable[[int], list[bytes]] = field(repr=False)  # k -> the next k messages
     loops: int = 0
     runs: list[float] = field(default_factory=list)
     error: str | None = None
@@ -611,12 +758,12 @@ class Cell:
         return self.loops / statistics.median(self.runs) if self.runs else None
 
 
-def _loop(fn: Callable[[bytes], object], data: bytes, k: int) -> float:
+def _loop(fn: Callable[[bytes], object], datas: list[bytes]) -> float:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         t0 = time.perf_counter()
-        for _ in itertools.repeat(None, k):
+        for data in datas:
             fn(data)
         return time.perf_counter() - t0
     finally:
@@ -624,32 +771,44 @@ def _loop(fn: Callable[[bytes], object], data: bytes, k: int) -> float:
             gc.enable()
 
 
-def calibrate(cell: Cell, data: bytes, min_time: float) -> None:
+def timed(cell: Cell, k: int) -> float:
+    """Seconds for k calls, on the cell's next k messages (built outside the timing)."""
+    total = 0.0
+    while k > 0:
+        n = min(k, CHUNK)
+        datas = cell.batch(n)
+        total += _loop(cell.fn, datas)
+        del datas
+        k -= n
+    return total
+
+
+def calibrate(cell: Cell, min_time: float) -> None:
     """Checks the call works, warms it up and picks K so that a loop lasts ~min_time."""
     try:
-        cell.fn(data)
+        cell.fn(cell.batch(1)[0])
     except Exception as e:
         cell.error = _exc(e)
         return
     k = 1
     while True:  # double K until a loop takes a tenth of the target time
-        dt = _loop(cell.fn, data, k)
+        dt = timed(cell, k)
         if dt >= min_time / 10 or k >= 1 << 22:
             break
         k *= 2
     cell.loops = max(1, round(k * min_time / max(dt, 1e-9)))
 
 
-def measure(cells: list[Cell], data: bytes, args: Any) -> None:
+def measure(cells: list[Cell], args: Any) -> None:
     """Times every cell; the repeats go round-robin over the cells, so that a burst of
     load from another process on the machine does not fall on one parser only."""
     for cell in cells:
-        calibrate(cell, data, args.min_time)
+        calibrate(cell, args.min_time)
     gc.collect()
     for _ in range(args.repeats):
         for cell in cells:
             if cell.error is None:
-                cell.runs.append(_loop(cell.fn, data, cell.loops))
+                cell.runs.append(timed(cell, cell.loops))
 
 
 # ---------------------------------------------------------------------------
@@ -755,30 +914,35 @@ def print_parsers(adapters: list[Adapter], out: TextIO, verbose: bool) -> None:
             print(f"    {ad.name} driven as: {ad.how}", file=out)
 
 
-def print_summary(comparisons: dict[tuple[str, str], Comparison], out: TextIO) -> None:
+def print_summary(comparisons: dict[tuple[str, str, str], Comparison], out: TextIO) -> None:
     print(
         "\nSummary (target, parse+fields: sipwright >= 100k msg/s and >= 4x the fastest "
-        "correct competitor):",
+        "correct competitor; same = one message's bytes again and again, unique = distinct "
+        "copies):",
         file=out,
     )
     rows = [["msg/s", *(f"[{m.key}] {m.short}" for m in MESSAGES)]]
     for mode in ("parse+fields", "parse"):
-        cmp = [comparisons[m.key, mode] for m in MESSAGES]
-        rows += [
-            [f"{mode}: sipwright", *(fmt_rate(c.sipwright) for c in cmp)],
-            ["  fastest competitor", *(c.fastest_text() for c in cmp)],
-            ["    sipwright ratio", *(fmt_ratio(c.ratio(c.fastest), 1.0) for c in cmp)],
-            ["  fastest correct competitor", *(c.fastest_correct_text() for c in cmp)],
-            ["    sipwright ratio", *(fmt_ratio(c.ratio(c.fastest_correct), 1.0) for c in cmp)],
-        ]
-        if mode == "parse+fields":
-            rows.append(["  target", *(c.target_met() for c in cmp)])
+        for variant in VARIANTS:
+            cmp = [comparisons[m.key, mode, variant] for m in MESSAGES]
+            rows += [
+                [f"{mode} {variant}: sipwright", *(fmt_rate(c.sipwright) for c in cmp)],
+                ["  fastest competitor", *(c.fastest_text() for c in cmp)],
+                ["    sipwright ratio", *(fmt_ratio(c.ratio(c.fastest), 1.0) for c in cmp)],
+                ["  fastest correct competitor", *(c.fastest_correct_text() for c in cmp)],
+                [
+                    "    sipwright ratio",
+                    *(fmt_ratio(c.ratio(c.fastest_correct), 1.0) for c in cmp),
+                ],
+            ]
+            if mode == "parse+fields":
+                rows.append(["  target", *(c.target_met() for c in cmp)])
     table(rows, out, right=tuple(range(1, len(MESSAGES) + 1)))
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="short run (a few seconds)")
+    ap.add_argument("--quick", action="store_true", help="short run (about 10 s)")
     ap.add_argument("--repeats", type=int, help="timed loops per cell (default 7, quick 3)")
     ap.add_argument("--min-time", type=float, help="seconds per loop (default 0.15, quick 0.03)")
     ap.add_argument("--only", help="comma-separated parser names (sipwright is always kept)")
@@ -818,44 +982,68 @@ def main(argv: list[str] | None = None) -> int:
 
     cells: list[Cell] = []
     field_status: dict[tuple[str, str], str] = {}
-    comparisons: dict[tuple[str, str], Comparison] = {}
+    comparisons: dict[tuple[str, str, str], Comparison] = {}
     for msg in MESSAGES:
+        assert msg.unique is not None
         print(f"\n[{msg.key}] {msg.title}: {msg.filename}, {len(msg.data)} bytes", file=out)
-        rows = [["parser", "parse msg/s", "parse+fields msg/s", "field values"]]
+        rows = [
+            [
+                "parser",
+                "parse same",
+                "parse unique",
+                "+fields same",
+                "+fields unique",
+                "field values",
+            ]
+        ]
         details: list[str] = []
         here: list[Cell] = []
+        # A copy of the unique variant for the checks (never timed).
+        check_n = msg.unique.next
+        check_copy = msg.unique.take(1)[0]
+        check_expected = msg.unique.expected(check_n, msg.expected)
         for ad in usable:
             assert ad.parse is not None and ad.fields is not None
             status, wrong = check_fields(ad, msg.data, msg.expected)
+            u_status, u_wrong = check_fields(ad, check_copy, check_expected)
+            if u_status != status:
+                status = f"same: {status}; unique: {u_status}"
             field_status[ad.name, msg.key] = status
             details += [f"    {ad.name} {w}" for w in wrong]
+            details += [f"    {ad.name} (unique copy) {w}" for w in u_wrong if w not in wrong]
             with contextlib.suppress(Exception):
                 if ad.parse(msg.data) is ad.parse(msg.data):
                     details.append(f"    WARNING: {ad.name} returned the same object twice")
-            here.append(Cell(ad.name, msg.key, "parse", ad.parse))
-            here.append(Cell(ad.name, msg.key, "parse+fields", ad.fields))
-        measure(here, msg.data, args)
-        for i in range(0, len(here), 2):
-            p, f = here[i], here[i + 1]
-            if p.error:
-                field_status[p.parser, msg.key] = p.error
-            status = field_status[p.parser, msg.key]
-            rows.append([p.parser, fmt_rate(p.best), fmt_rate(f.best), status])
+            batches = {"same": lambda k, data=msg.data: [data] * k, "unique": msg.unique.take}
+            for mode, fn in (("parse", ad.parse), ("parse+fields", ad.fields)):
+                for variant in VARIANTS:
+                    here.append(Cell(ad.name, msg.key, mode, variant, fn, batches[variant]))
+        measure(here, args)
+        per_parser = len(here) // len(usable)
+        for i in range(0, len(here), per_parser):
+            mine = here[i : i + per_parser]  # parse same, parse unique, +fields same, unique
+            name = mine[0].parser
+            error = next((c.error for c in mine if c.error), None)
+            if error:
+                field_status[name, msg.key] = error
+            rows.append([name, *(fmt_rate(c.best) for c in mine), field_status[name, msg.key]])
         cells += here
-        table(rows, out, right=(1, 2))
+        table(rows, out, right=(1, 2, 3, 4))
         for line in details:
             print(line, file=out)
         for mode in ("parse", "parse+fields"):
-            mode_cells = [c for c in here if c.mode == mode]
-            cmp = comparisons[msg.key, mode] = Comparison.of(mode_cells, competitors, correct)
-            print(
-                f"  {mode:>12}: sipwright {fmt_rate(cmp.sipwright)}/s = "
-                f"{fmt_ratio(cmp.ratio(cmp.fastest), 1.0)} the fastest competitor "
-                f"({cmp.fastest_text()}/s), "
-                f"{fmt_ratio(cmp.ratio(cmp.fastest_correct), 1.0)} the fastest correct one "
-                f"({cmp.fastest_correct_text()}/s)",
-                file=out,
-            )
+            for variant in VARIANTS:
+                mode_cells = [c for c in here if c.mode == mode and c.variant == variant]
+                cmp = Comparison.of(mode_cells, competitors, correct)
+                comparisons[msg.key, mode, variant] = cmp
+                print(
+                    f"  {mode + ' ' + variant:>19}: sipwright {fmt_rate(cmp.sipwright)}/s = "
+                    f"{fmt_ratio(cmp.ratio(cmp.fastest), 1.0)} the fastest competitor "
+                    f"({cmp.fastest_text()}/s), "
+                    f"{fmt_ratio(cmp.ratio(cmp.fastest_correct), 1.0)} the fastest correct "
+                    f"one ({cmp.fastest_correct_text()}/s)",
+                    file=out,
+                )
 
     print_summary(comparisons, out)
     print(f"\n(total {time.perf_counter() - started:.1f} s)", file=out)
@@ -868,6 +1056,14 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "repeats": args.repeats,
             "min_time": args.min_time,
+            "variants": {
+                "same": "K calls on the same bytes (memo tables and URI caches can hit)",
+                "unique": (
+                    "K calls on K distinct copies built before the loop: top Via branch, "
+                    "From tag, To tag (if any) and Call-ID end in the copy number n (hex), "
+                    "CSeq number + n; no copy is parsed twice in a run"
+                ),
+            },
             "parsers": [
                 {
                     "name": a.name,
@@ -881,12 +1077,22 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 for a in adapters
             ],
-            "messages": {m.key: {"file": m.filename, "title": m.title} for m in MESSAGES},
+            "messages": {
+                m.key: {
+                    "file": m.filename,
+                    "title": m.title,
+                    "unique_fields": [s.name for s in m.unique.spans] if m.unique else [],
+                    "unique_copies_made": m.unique.next - 1 if m.unique else 0,
+                    "unique_copy_1_values": m.unique.expected(1, m.expected) if m.unique else {},
+                }
+                for m in MESSAGES
+            },
             "results": [
                 {
                     "parser": c.parser,
                     "message": c.message,
                     "mode": c.mode,
+                    "variant": c.variant,
                     "best_msgs_per_s": c.best,
                     "median_msgs_per_s": c.median,
                     "loops": c.loops,
@@ -896,7 +1102,10 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 for c in cells
             ],
-            "summary": {f"{key}/{mode}": cmp.as_dict() for (key, mode), cmp in comparisons.items()},
+            "summary": {
+                f"{key}/{mode}/{variant}": cmp.as_dict()
+                for (key, mode, variant), cmp in comparisons.items()
+            },
         }
         text = json.dumps(doc, indent=2)
         if args.json == "-":

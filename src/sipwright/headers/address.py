@@ -193,11 +193,12 @@ _P_NAME = r"[A-Za-z0-9\-.!%*_+`'~]++"
 _P_VALUE = r"[A-Za-z0-9\-.!%*_+`'~:\[\]]++"
 _PARAMS_WITH_TAG = rf"((?:;(?:(?i:tag)=({_P_VALUE})|{_P_NAME}(?:={_P_VALUE})?+))*+)"
 # The usual shapes in one possessive regex pass: ``"Name" <uri>;p=v``,
-# ``<uri>;p`` and a bare ``uri;p`` (which may not hold , ? or ;, §20). The
-# tag is captured on the way: it is what dialog matching reads. Anything else
-# (token display names, escapes, quoted values, blanks) takes the full grammar.
+# ``Name Name <uri>``, ``<uri>;p`` and a bare ``uri;p`` (which may not hold
+# , ? or ;, §20). The tag is captured on the way: it is what dialog matching
+# reads. Anything else (escapes, quoted values, odd blanks) takes the full grammar.
 _NAME_ADDR_FAST = re.compile(
-    rf'(?:"([^"\\\x00-\x1f]*+)" ?+)?+<([^\x00-\x20<>"]++)>{_PARAMS_WITH_TAG}'
+    rf'(?:"([^"\\\x00-\x1f]*+)" ?+|({_P_NAME}(?: {_P_NAME})*+) ++)?+'
+    rf'<([^\x00-\x20<>"]++)>{_PARAMS_WITH_TAG}'
     rf'|([^\x00-\x20<>",;?]++){_PARAMS_WITH_TAG}'
 )
 
@@ -206,7 +207,7 @@ def _fast(cls: type[_A], text: str) -> _A | None:
     m = _NAME_ADDR_FAST.fullmatch(text)
     if m is None:
         return None
-    display, uri_text, params_text, tag, bare_uri, bare_params, bare_tag = m.groups()
+    quoted, tokens, uri_text, params_text, tag, bare_uri, bare_params, bare_tag = m.groups()
     value = cls.__new__(cls)
     if uri_text is None:
         value.uri = parse_uri(bare_uri)
@@ -216,7 +217,7 @@ def _fast(cls: type[_A], text: str) -> _A | None:
         value.uri = parse_uri(uri_text)
         value._params_text = params_text
         value._tag = tag
-    value.display_name = display
+    value.display_name = quoted if tokens is None else tokens
     value._params = None
     value._text = text
     return value
