@@ -110,7 +110,7 @@ TSHARK_GAPS: dict[str, dict[str, str]] = {
         "'=' (branch=\\r\\n z9hG4bK30239); the first Via's branch is still compared",
     },
     "unksm2.dat": {
-        "to.uri": "tshark reports no To URI for the non-SIP scheme 'isbn:' (To: <isbn:2983792873>); "
+        "to.uri": "tshark reports no To URI for the non-SIP scheme isbn: (<isbn:2983792873>); "
         "RFC 3261 allows any absoluteURI there and the message must parse (RFC 4475 3.3.4)",
     },
     "intmeth.dat": {
