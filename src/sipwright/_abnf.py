@@ -28,9 +28,6 @@ SIP_VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
 CALLID_RE = re.compile(rf"{WORD}(?:@{WORD})?")
 
-# delta-seconds = 1*DIGIT
-DIGITS_RE = re.compile(r"[0-9]+")
-
 # rfc1123-date = wkday "," SP date1 SP time SP "GMT"   (RFC 3261 §20.17, §25.1)
 RFC1123_DATE_RE = re.compile(
     r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
@@ -43,3 +40,23 @@ WSP = " \t"
 
 # The largest value a 32-bit unsigned field may carry (CSeq §8.1.1.5, delta-seconds).
 UINT32_MAX = 2**32 - 1
+
+#: What :func:`ascii_int` returns for a number too long to be meaningful.
+TOO_LARGE = 10**20
+
+
+def ascii_int(text: str) -> int | None:
+    """``1*DIGIT`` as an int, or None if ``text`` is not ASCII digits.
+
+    ``str.isdigit`` also accepts digits like "²" that ``int`` refuses, and
+    ``int`` refuses strings of over 4300 digits; neither may escape as a
+    ValueError from network input. Numbers of more than 20 significant
+    digits come back as :data:`TOO_LARGE`, above every limit SIP uses.
+    """
+    if not text.isascii() or not text.isdigit():
+        return None
+    if len(text) > 20:
+        text = text.lstrip("0")
+        if len(text) > 20:
+            return TOO_LARGE
+    return int(text) if text else 0

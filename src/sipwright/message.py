@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar, cast
 
-from ._abnf import DIGITS_RE, TOKEN_RE
+from ._abnf import TOKEN_RE, ascii_int
 from .errors import ParseError, SipError
 from .headers.address import Contact, NameAddr, parse_contact, parse_name_addr
 from .headers.auth import AuthHeader, parse_auth
@@ -113,9 +113,7 @@ class Message:
                 have_length = True
                 written = value.strip(" \t")
                 # Keep the line as written (leading zeros are legal) when it is right.
-                if written != length and not (
-                    written.isdigit() and written.isascii() and int(written) == len(body)
-                ):
+                if written != length and ascii_int(written) != len(body):
                     name = text.partition(":")[0].rstrip(" \t")
                     lines.append(f"{name}: {length}")
                     continue
@@ -548,10 +546,9 @@ def _parse_max_forwards(headers: Headers) -> int | None:
     value = headers.get_key("max-forwards")
     if value is None:
         return None
-    value = value.strip(" \t")
-    if DIGITS_RE.fullmatch(value) is None:
+    number = ascii_int(value.strip(" \t"))
+    if number is None:
         raise ParseError("Max-Forwards is not a number", header="Max-Forwards")
-    number = int(value)
     if number > 255:
         raise ParseError("Max-Forwards above 255", header="Max-Forwards")
     return number
@@ -561,10 +558,10 @@ def _parse_content_length(headers: Headers) -> int | None:
     value = headers.get_key("content-length")
     if value is None:
         return None
-    value = value.strip(" \t")
-    if DIGITS_RE.fullmatch(value) is None:
+    number = ascii_int(value.strip(" \t"))
+    if number is None:
         raise ParseError("Content-Length is not a number", header="Content-Length")
-    return int(value)
+    return number
 
 
 def _parse_content_type(headers: Headers) -> MediaType | None:

@@ -17,7 +17,7 @@ import re
 import sys
 from typing import cast
 
-from ._abnf import SIP_VERSION_RE, TOKEN_RE
+from ._abnf import SIP_VERSION_RE, TOKEN_RE, ascii_int
 from .errors import ParseError
 from .headers.container import Headers
 from .headers.names import _KEY_CACHE, header_key
@@ -60,9 +60,12 @@ def parse(data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Request | Res
         else:
             # splitlines() also breaks at a bare CR or LF (and a few other
             # separators); if it finds exactly the CRLF-delimited lines, the
-            # header section is clean (RFC 3261 §7: CRLF only).
+            # header section is clean (RFC 3261 §7: CRLF only). It swallows a
+            # separator at the very end, hence the last-character check (every
+            # separator is whitespace; a legal trailing blank just goes the
+            # careful way).
             lines = text.splitlines()
-            if len(lines) == text.count("\r\n") + 1:
+            if len(lines) == text.count("\r\n") + 1 and not text[-1].isspace():
                 msg, cl = _read_head(lines, end, limits, [])
                 end += 4
                 if cl is None or cl == len(data) - end:
@@ -207,9 +210,9 @@ def _read_head(
         for key, part in zip(keys, parts, strict=True):
             if key is _CL_KEY and part[2].strip(" \t") != cl_text:
                 raise ParseError("conflicting Content-Length values")
-    if not cl_text.isdigit() or not cl_text.isascii():
+    cl = ascii_int(cl_text)
+    if cl is None:
         raise ParseError(f"invalid Content-Length {cl_text[:20]!r}")
-    cl = int(cl_text)
     if cl > limits.max_message_size:
         raise ParseError("message too large", 513)
     headers.typed = {_CL_KEY: cl}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import TypeVar
 
-from .._abnf import TOKEN_RE
+from .._abnf import TOKEN_RE, UINT32_MAX, ascii_int
 from ..errors import ParseError
 from ..uri import AbsoluteUri, Uri, parse_uri
 from .params import (
@@ -114,9 +114,8 @@ class Contact(NameAddr):
     def expires(self) -> int | None:
         """The ``expires`` contact parameter in seconds (§20.10), capped at 2**32-1."""
         value = self.params.get("expires")
-        if value is None or not value.isdigit():
-            return None
-        return min(int(value), 2**32 - 1)
+        number = None if value is None else ascii_int(value)
+        return None if number is None else min(number, UINT32_MAX)
 
     @property
     def q(self) -> float | None:

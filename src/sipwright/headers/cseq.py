@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .._abnf import TOKEN_RE, UINT32_MAX
+from .._abnf import TOKEN_RE, UINT32_MAX, ascii_int
 from ..errors import ParseError
 
 __all__ = ["CSeq", "parse_cseq"]
@@ -52,9 +52,9 @@ def parse_cseq(text: str) -> CSeq:
     if len(parts) != 2:
         raise ParseError("CSeq must be a number and a method", header="CSeq")
     number_text, method = parts
-    if not number_text.isascii() or not number_text.isdigit():
+    number = ascii_int(number_text)
+    if number is None:
         raise ParseError("CSeq number is not a number", header="CSeq")
-    number = int(number_text)
     if number > UINT32_MAX:
         raise ParseError("CSeq number exceeds 2**32-1", header="CSeq")
     if TOKEN_RE.fullmatch(method) is None:

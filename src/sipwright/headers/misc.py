@@ -6,7 +6,7 @@ header (Event, Content-Disposition, Accept, Reason, Subscription-State…).
 
 from __future__ import annotations
 
-from .._abnf import DIGITS_RE, TOKEN_RE, UINT32_MAX
+from .._abnf import TOKEN_RE, UINT32_MAX, ascii_int
 from ..errors import ParseError
 from .params import Params, format_params, parse_params
 
@@ -96,7 +96,7 @@ def parse_token_list(values: list[str], header: str) -> list[str]:
 
 def parse_delta_seconds(text: str, header: str) -> int:
     """``delta-seconds = 1*DIGIT``; larger than 2**32-1 is taken as 2**32-1 (§20.19, §25.1)."""
-    value = text.strip(_WS)
-    if DIGITS_RE.fullmatch(value) is None:
+    number = ascii_int(text.strip(_WS))
+    if number is None:
         raise ParseError(f"{header} is not a number of seconds", header=header)
-    return min(int(value), UINT32_MAX)
+    return min(number, UINT32_MAX)

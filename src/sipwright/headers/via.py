@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from .._abnf import ascii_int
 from ..errors import ParseError
 from ..ids import BRANCH_COOKIE
 from .params import Params, format_params, parse_params
@@ -85,9 +86,7 @@ class Via:
     def rport(self) -> int | None:
         """The filled-in ``rport`` value (RFC 3581), or None if absent or empty."""
         value = self.params.get("rport")
-        if value is None or not value.isdigit():
-            return None
-        return int(value)
+        return None if value is None else ascii_int(value)
 
     @property
     def has_rport(self) -> bool:
@@ -101,7 +100,7 @@ class Via:
     @property
     def ttl(self) -> int | None:
         value = self.params.get("ttl")
-        return int(value) if value is not None and value.isdigit() else None
+        return None if value is None else ascii_int(value)
 
     @property
     def sent_by(self) -> str:
