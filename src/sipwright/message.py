@@ -30,6 +30,7 @@ from .headers.misc import (
     parse_token_list,
 )
 from .headers.via import Via, parse_via
+from .sdp import SessionDescription
 from .status import reason_phrase
 from .uri import Uri, parse_uri
 
@@ -37,6 +38,8 @@ __all__ = ["BuildError", "Message", "Request", "Response", "make_response"]
 
 SIP_VERSION = "SIP/2.0"
 _T = TypeVar("_T")
+#: What a body may be given as when building a message.
+Body = bytes | bytearray | memoryview | SessionDescription
 _MISSING = object()
 
 
@@ -60,7 +63,7 @@ class Message:
     def _init_common(
         self,
         headers: Headers | Iterable[tuple[str, str]] | None,
-        body: bytes,
+        body: Body,
         content_type: str | None,
     ) -> None:
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
@@ -79,14 +82,35 @@ class Message:
     def body(self, body: bytes) -> None:
         self.set_body(body)
 
-    def set_body(self, body: bytes, content_type: str | None = None) -> None:
+    @property
+    def sdp(self) -> SessionDescription | None:
+        """The body as SDP when Content-Type is ``application/sdp``, else None.
+
+        Parsed on first access and cached (RFC 3264 offers and answers ride in
+        INVITE, 2xx, ACK, PRACK and UPDATE bodies). A malformed body raises
+        :class:`~sipwright.sdp.SdpError`, which a UAS answers with 400 (or 488
+        when the SDP is well formed but nothing in it is acceptable).
+        """
+        typed = self.headers.typed
+        value = typed.get("sdp", _MISSING)
+        if value is _MISSING:
+            value = typed["sdp"] = _parse_sdp_body(self)
+        return cast(SessionDescription | None, value)
+
+    def set_body(self, body: Body, content_type: str | None = None) -> None:
         """Set the body (and Content-Type); Content-Length is computed on output.
 
         A non-empty body needs a Content-Type (§20.15), given here or already
-        present among the headers; otherwise :class:`BuildError`.
+        present among the headers; otherwise :class:`BuildError`. A
+        :class:`~sipwright.sdp.SessionDescription` is serialised and typed
+        ``application/sdp`` (RFC 3264 §5).
         """
+        self.headers.typed.pop("sdp", None)
+        if isinstance(body, SessionDescription):
+            content_type = content_type or "application/sdp"
+            body = bytes(body)
         if not isinstance(body, bytes | bytearray | memoryview):
-            raise BuildError("a body must be bytes")
+            raise BuildError("a body must be bytes or a SessionDescription")
         if content_type is not None:
             self.headers.set("Content-Type", content_type)
         elif body and "content-type" not in self.headers:
@@ -360,7 +384,7 @@ class Request(Message):
         method: str,
         uri: Uri | str,
         headers: Headers | Iterable[tuple[str, str]] | None = None,
-        body: bytes = b"",
+        body: Body = b"",
         *,
         content_type: str | None = None,
     ) -> None:
@@ -408,7 +432,7 @@ class Request(Message):
         *,
         to_tag: str | None = None,
         headers: Iterable[tuple[str, str]] = (),
-        body: bytes = b"",
+        body: Body = b"",
         content_type: str | None = None,
     ) -> Response:
         """Shortcut for :func:`make_response`."""
@@ -439,7 +463,7 @@ class Response(Message):
         status_code: int,
         reason: str | None = None,
         headers: Headers | Iterable[tuple[str, str]] | None = None,
-        body: bytes = b"",
+        body: Body = b"",
         *,
         content_type: str | None = None,
     ) -> None:
@@ -469,7 +493,7 @@ def make_response(
     *,
     to_tag: str | None = None,
     headers: Iterable[tuple[str, str]] = (),
-    body: bytes = b"",
+    body: Body = b"",
     content_type: str | None = None,
 ) -> Response:
     """Build a response to ``request`` by RFC 3261 §8.2.6.
@@ -502,6 +526,12 @@ def make_response(
         out.add(name, value)
     resp.set_body(body, content_type)
     return resp
+
+
+def _parse_sdp_body(msg: Message) -> SessionDescription | None:
+    if not msg._body or msg.content_type != "application/sdp":
+        return None
+    return SessionDescription.parse(msg._body)
 
 
 # -- typed parsers, cached per message ------------------------------------------

@@ -22,6 +22,7 @@ from .ids import BRANCH_COOKIE
 from .limits import DEFAULT_LIMITS, ParseLimits
 from .message import Message, Request, Response
 from .parser import KeepAlive, StreamParser, parse
+from .sdp import SdpError
 from .uri import SipUri
 
 __all__ = ["Finding", "Report", "validate", "validate_message", "validate_stream"]
@@ -163,6 +164,8 @@ class _Lines:
             self._first.setdefault(f.key, line)
             self._all.setdefault(f.key, []).append(line)
             line += 1 if f.raw is None else f.raw.count("\n") + 1
+        #: Line number of the body's first line (after the empty line).
+        self.body = line + 1
 
     def of(self, key: str) -> int | None:
         return self._first.get(key)
@@ -367,8 +370,35 @@ def validate_message(msg: Request | Response) -> list[Finding]:
             f"a {len(msg.body)}-byte body has no Content-Type",
             "RFC 3261 §20.15",
         )
+    if media is not None and msg.content_type == "application/sdp" and msg.body:
+        _check_sdp(msg, lines.body, out)
     out.sort(key=lambda f: (f.line is None, f.line or 0))
     return out
+
+
+def _check_sdp(msg: Message, first_line: int, out: list[Finding]) -> None:
+    """Validate an SDP body; findings point at the message line and name the SDP line."""
+    try:
+        sd = msg.sdp
+    except SdpError as exc:
+        where = None if exc.line is None else first_line + exc.line - 1
+        sdp_line = "" if exc.line is None else f"SDP line {exc.line}: "
+        out.append(
+            Finding("sdp-invalid", "error", where, f"{sdp_line}{exc.message}", "RFC 8866 §5")
+        )
+        return
+    if sd is None:
+        return
+    for issue in sd.issues:
+        out.append(
+            Finding(
+                f"sdp-{issue.code}",
+                "warning",
+                first_line + issue.line - 1,
+                f"SDP line {issue.line}: {issue.message}",
+                "RFC 8866 §5",
+            )
+        )
 
 
 _Add = Callable[[str, Severity, "str | None", str, str], None]
