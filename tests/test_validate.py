@@ -74,6 +74,17 @@ def test_base_request_is_clean() -> None:
 
 # (id, data, code, severity, line, RFC section)
 CASES: list[tuple[str, bytes, str, str, int | None, str]] = [
+    # An SDP body is validated too: the finding sits on the message line holding the
+    # faulty SDP line (base: start line + 7 headers + Content-Type + Content-Length,
+    # the empty line is 11, so SDP line 2 is message line 13).
+    (
+        "sdp-invalid",
+        build(add=("Content-Type: application/sdp",), body=b"v=0\r\no=bad\r\n"),
+        "sdp-invalid",
+        "error",
+        13,
+        "RFC 8866 §5",
+    ),
     # parser defects
     (
         "bare-lf",
@@ -492,14 +503,21 @@ def test_as_printed_seed_content_length_mismatch_at_line_10() -> None:
     data = (shared_dir() / "seeds" / "examples" / "overview-invite-as-printed.sip").read_bytes()
     report = validate(data)
     assert not report.valid
-    assert [(f.code, f.severity, f.line, f.rfc) for f in report.findings] == [
+    assert [(f.code, f.severity, f.line, f.rfc) for f in report.errors] == [
         ("content-length-mismatch", "error", 10, "RFC 3261 §20.14")
     ]
+    # The cut-off SDP body also lacks its final CRLF; that is only a warning.
+    assert {f.code for f in report.warnings} == {"sdp-empty-text", "sdp-no-final-eol"}
 
 
 def test_corrected_seed_is_valid() -> None:
+    """Valid; its SDP's empty ``s=`` line is the one (warning) finding (RFC 8866 §5.3)."""
     data = (shared_dir() / "seeds" / "examples" / "overview-invite.sip").read_bytes()
-    assert validate(data).findings == []
+    report = validate(data)
+    assert report.valid
+    assert [(f.code, f.severity, f.line) for f in report.findings] == [
+        ("sdp-empty-text", "warning", 14)
+    ]
 
 
 @pytest.mark.parametrize(

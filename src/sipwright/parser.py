@@ -137,6 +137,9 @@ def _split_head_slow(data: bytes, defects: list[tuple[str, str]]) -> tuple[list[
             raise ParseError("bare CR in the header section (RFC 3261 §7)")
         lines = _EOL.split(text)
         defects.append(("bare-lf", "lines end in LF instead of CRLF"))
+    elif m.group() != b"\r\n\r\n":
+        # Clean lines, but the last one or the empty line ends in a bare LF.
+        defects.append(("bare-lf", "the header section ends in LF instead of CRLF"))
     return lines, m.end()
 
 
