@@ -15,6 +15,7 @@ from .._abnf import TOKEN_RE, UINT32_MAX, ascii_int
 from ..errors import ParseError
 from ..uri import AbsoluteUri, Uri, parse_uri
 from .params import (
+    HasParams,
     Params,
     find_quote_end,
     format_params,
@@ -32,14 +33,14 @@ WILDCARD_URI = AbsoluteUri(scheme="x-wildcard", rest="*")
 _TOKENS_LWS_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+(?:[ \t]+[A-Za-z0-9\-.!%*_+`'~]+)*")
 
 
-class NameAddr:
+class NameAddr(HasParams):
     """A display name, a URI and header parameters (``tag``, ``expires``, ``q``…).
 
     Immutable: ``with_param`` returns a changed copy. ``str()`` gives back the
     parsed text unchanged, or a canonical rendering for a built value.
     """
 
-    __slots__ = ("_params", "_params_text", "_tag", "_text", "display_name", "uri")
+    __slots__ = ("_tag", "_text", "display_name", "uri")
 
     def __init__(
         self,
@@ -52,18 +53,10 @@ class NameAddr:
         self.uri = uri
         #: The display name with quotes and escapes removed, or None.
         self.display_name = display_name
-        self._params: Params | None = params if params is not None else Params()
-        self._params_text: str | None = None
+        self._params = params if params is not None else Params()
+        self._params_text = None
         self._tag: str | None = self._params.get("tag")
         self._text = text
-
-    @property
-    def params(self) -> Params:
-        """Header parameters, in order (split on first use)."""
-        params = self._params
-        if params is None:
-            params = self._params = Params.from_valid_text(self._params_text or "")
-        return params
 
     @property
     def tag(self) -> str | None:

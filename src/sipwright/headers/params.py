@@ -293,3 +293,24 @@ class Params:
 
     def __hash__(self) -> int:
         return hash(tuple(sorted(self._lookup().items(), key=lambda kv: kv[0])))
+
+
+class HasParams:
+    """Base of header values whose ``;params`` are split only when first read.
+
+    The fast parsers keep the validated parameter text (``_params_text``) and
+    leave ``_params`` unset; values built in code pass a :class:`Params`.
+    """
+
+    __slots__ = ("_params", "_params_text")
+
+    _params: Params | None
+    _params_text: str | None
+
+    @property
+    def params(self) -> Params:
+        """All parameters, in order."""
+        params = self._params
+        if params is None:
+            params = self._params = Params.from_valid_text(self._params_text or "")
+        return params

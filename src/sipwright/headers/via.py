@@ -13,7 +13,7 @@ import re
 from .._abnf import ascii_int
 from ..errors import ParseError
 from ..ids import BRANCH_COOKIE
-from .params import Params, format_params, parse_params
+from .params import HasParams, Params, format_params, parse_params
 
 __all__ = ["BRANCH_COOKIE", "Via", "parse_via"]
 
@@ -26,13 +26,11 @@ _VIA_RE = re.compile(
 )
 
 
-class Via:
+class Via(HasParams):
     """One Via value. Immutable; ``with_param`` returns a changed copy."""
 
     __slots__ = (
         "_branch",
-        "_params",
-        "_params_text",
         "_text",
         "host",
         "port",
@@ -59,18 +57,10 @@ class Via:
         #: sent-by host as written (an IPv6 reference keeps its brackets).
         self.host = host
         self.port = port
-        self._params: Params | None = params if params is not None else Params()
-        self._params_text: str | None = None
+        self._params = params if params is not None else Params()
+        self._params_text = None
         self._branch: str | None = self._params.get("branch")
         self._text = text
-
-    @property
-    def params(self) -> Params:
-        """All parameters, in order (split on first use)."""
-        params = self._params
-        if params is None:
-            params = self._params = Params.from_valid_text(self._params_text or "")
-        return params
 
     @property
     def branch(self) -> str | None:
