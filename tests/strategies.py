@@ -37,6 +37,7 @@ __all__ = [
     "GeneratedMessage",
     "GeneratedUri",
     "GeneratedVia",
+    "StreamItem",
     "hosts",
     "keepalive_streams",
     "quoted_strings",

@@ -1,10 +1,11 @@
-"""Architecture rule: the message core is sans-I/O and free of CLI dependencies.
+"""Architecture rule: the core is sans-I/O and free of CLI dependencies.
 
-Parsing, building, validating and the transport rules take bytes and return values: no
-sockets, event loop, clock or random source (identifiers come from ``ids.py``, the one
-module allowed ``secrets``). ``click`` and ``rich`` serve the command line only, which
-lives in ``cli.py`` and ``__main__.py``. Checked on the source with ``ast``, so an import
-inside a function or a ``try`` block counts too.
+Parsing, building, validating, SDP, transactions and the transport rules take bytes and
+return values: no sockets, event loop, clock or random source (identifiers come from
+``ids.py``, the one module allowed ``secrets``). asyncio, sockets and ssl live only in the
+I/O shell, the ``aio/`` package, which the core never imports. ``click`` and ``rich`` serve
+the command line only (``cli.py``, ``__main__.py``, ``aio/cli_commands.py``). Checked on
+the source with ``ast``, so an import inside a function or a ``try`` block counts too.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import pytest
 from peers import REPO_DIR
 
 PACKAGE = REPO_DIR / "src" / "sipwright"
-CLI_MODULES = {"cli.py", "__main__.py"}
+CLI_MODULES = {"cli.py", "__main__.py", "aio/cli_commands.py"}
+IO_SHELL = "aio/"
 FORBIDDEN_IO = {"asyncio", "socket", "ssl", "time", "random", "selectors", "secrets"}
 FORBIDDEN_CLI = {"click", "rich"}
 SECRETS_ALLOWED = {"ids.py"}
@@ -24,7 +26,26 @@ SECRETS_ALLOWED = {"ids.py"}
 
 def _core_files() -> list[Path]:
     files = sorted(PACKAGE.rglob("*.py"))
-    return [p for p in files if p.relative_to(PACKAGE).as_posix() not in CLI_MODULES]
+    return [
+        p
+        for p in files
+        if p.relative_to(PACKAGE).as_posix() not in CLI_MODULES
+        and not p.relative_to(PACKAGE).as_posix().startswith(IO_SHELL)
+    ]
+
+
+def _imports_io_shell(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.level == 0 and node.module.startswith("sipwright.aio"):
+                return True
+            if node.level > 0 and node.module.split(".")[0] == "aio":
+                return True
+        elif isinstance(node, ast.Import):
+            if any(alias.name.startswith("sipwright.aio") for alias in node.names):
+                return True
+    return False
 
 
 def imported_top_modules(path: Path) -> set[str]:
@@ -55,7 +76,23 @@ CORE = _core_files()
 def test_core_files_found() -> None:
     names = {p.relative_to(PACKAGE).as_posix() for p in CORE}
     assert {"parser.py", "message.py", "validate.py", "ids.py", "headers/via.py"} <= names
+    assert {"transaction/layer.py", "sdp/parser.py"} <= names
     assert not names & CLI_MODULES
+    assert not any(name.startswith(IO_SHELL) for name in names)
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: p.relative_to(PACKAGE).as_posix())
+def test_core_never_imports_the_io_shell(path: Path) -> None:
+    """Imports go downwards only: the sans-I/O core knows nothing of sipwright.aio."""
+    assert not _imports_io_shell(path)
+
+
+def test_io_shell_check_can_fail(tmp_path: Path) -> None:
+    """The upward-import check flags both spellings."""
+    for text in ("from ..aio import endpoint\n", "import sipwright.aio.endpoint\n"):
+        probe = tmp_path / "probe.py"
+        probe.write_text(text, encoding="utf-8")
+        assert _imports_io_shell(probe)
 
 
 @pytest.mark.parametrize("path", CORE, ids=lambda p: p.relative_to(PACKAGE).as_posix())

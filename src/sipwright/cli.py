@@ -1,6 +1,7 @@
 """The ``sipwright`` command line.
 
-``sipwright lint`` checks message files (RFC 3261 rules, see ``validate.py``).
+``sipwright lint`` checks message files (RFC 3261 rules, see ``validate.py``);
+``options`` and ``send`` talk to a peer (``aio/cli_commands.py``).
 Exit status: 0 when every file is valid, 1 when any is not, 2 for usage or
 I/O errors (click's own convention for usage errors).
 """
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ._version import __version__
+from .aio.cli_commands import register_commands
 from .validate import Finding, Report, validate, validate_stream
 
 __all__ = ["main"]
@@ -115,3 +117,7 @@ def lint(files: tuple[str, ...], as_json: bool, stream: bool) -> None:
     if io_error:
         sys.exit(2)
     sys.exit(1 if any_invalid else 0)
+
+
+# options, send: commands that need the network live in the asyncio shell.
+register_commands(main)

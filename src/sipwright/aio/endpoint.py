@@ -1,0 +1,651 @@
+"""An asyncio SIP endpoint: one :class:`TransportManager` plus one :class:`TransactionLayer`.
+
+The pump follows aioquic's asyncio glue (ARCHITECTURE.md §2): every input — an inbound
+message, a TU call, a timer — is fed to the sans-I/O layer with ``now = loop.time()``;
+then the endpoint drains the layer's events, transmits ``messages_to_send()`` through the
+transports, and re-arms a single ``loop.call_at`` at ``get_timer()``. A timer callback
+uses ``now = max(deadline, loop.time())`` so a slightly early wake-up still counts.
+
+Client side: :meth:`Endpoint.request` (final response; a 408 or 503 built by the
+transaction layer comes back as a response) and :meth:`Endpoint.request_iter`
+(provisional responses too). Server side: ``ep.on_request = handler`` receives a
+:class:`ServerRequest` per new request; without a handler OPTIONS gets a 200 with
+Allow/Accept/Supported and anything else a 501. A CANCEL matching a pending INVITE is
+answered 200 and the INVITE 487 by the endpoint (§9.2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .._version import __version__
+from ..errors import SipError
+from ..ids import IdFactory, SecretsIdFactory
+from ..message import Request, Response, make_response
+from ..server_transport import response_target
+from ..transaction import (
+    AckReceived,
+    ClientKey,
+    Destination,
+    LegacyServerKey,
+    Outgoing,
+    RequestReceived,
+    ResponseReceived,
+    ServerKey,
+    StrayResponse,
+    Terminated,
+    TimedOut,
+    TimerConfig,
+    TransactionLayer,
+    TransactionStateError,
+)
+from ..transaction import TransportError as TxnTransportError
+from .transports import needs_stream
+
+if TYPE_CHECKING:
+    from .transports import Inbound
+
+__all__ = [
+    "ALLOWED_METHODS",
+    "Endpoint",
+    "EndpointStats",
+    "RequestHandler",
+    "ServerRequest",
+    "TransportLike",
+]
+
+wire_log = logging.getLogger("sipwright.wire")
+log = logging.getLogger("sipwright.endpoint")
+
+#: Methods this endpoint advertises in Allow when it answers OPTIONS itself.
+ALLOWED_METHODS = ("INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "MESSAGE")
+DEFAULT_USER_AGENT = f"sipwright/{__version__}"
+
+ServerKeyT = ServerKey | LegacyServerKey
+RequestHandler = Callable[["ServerRequest"], Awaitable[None]]
+ProvisionalCallback = Callable[[Response], object]
+
+
+class TransportLike(Protocol):
+    """What the endpoint needs from :class:`sipwright.aio.transports.TransportManager`."""
+
+    async def listen(self, transport: str, host: str, port: int) -> Destination: ...
+
+    def local_address(self, transport: str) -> Destination | None: ...
+
+    async def send(
+        self, data: bytes, dest: Destination, *, connection_id: int | None = None
+    ) -> int | None: ...
+
+    async def close(self) -> None: ...
+
+
+TransportFactory = Callable[[Callable[["Inbound"], None]], TransportLike]
+
+
+def _default_factory(on_message: Callable[[Inbound], None]) -> TransportLike:
+    from .transports import TransportManager
+
+    return TransportManager(on_message)
+
+
+@dataclass(slots=True)
+class EndpointStats:
+    """Counters: messages in/out per method (requests) and status class (``"2xx"``)."""
+
+    messages_in: Counter[str] = field(default_factory=Counter)
+    messages_out: Counter[str] = field(default_factory=Counter)
+    retransmissions: int = 0
+    send_errors: int = 0
+    handler_errors: int = 0
+    layer: TransactionLayer | None = None
+
+    @property
+    def active_transactions(self) -> int:
+        return self.layer.active if self.layer is not None else 0
+
+
+def _label(message: Request | Response) -> str:
+    if isinstance(message, Request):
+        return message.method
+    return f"{message.status_code // 100}xx"
+
+
+def _summary(message: Request | Response) -> str:
+    if isinstance(message, Request):
+        return f"{message.method} {message.uri_text}"
+    return f"{message.status_code} {message.reason}"
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).version == 6
+    except ValueError:
+        return False
+
+
+def _host_for_via(host: str) -> str:
+    return f"[{host}]" if _is_ipv6(host) and not host.startswith("[") else host
+
+
+def local_ip_for(remote_host: str) -> str:
+    """The local address the kernel would use to reach ``remote_host`` (no packet sent)."""
+    host = remote_host.strip("[]")
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return "127.0.0.1"
+    if addr.is_loopback:
+        return str(addr)
+    family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect((host, 9))
+            return str(sock.getsockname()[0])
+        except OSError:
+            return "::1" if addr.version == 6 else "127.0.0.1"
+
+
+class ServerRequest:
+    """A request received by the endpoint, to be answered with :meth:`respond`."""
+
+    __slots__ = ("_endpoint", "_final", "_to_tag", "cancelled", "key", "request", "source")
+
+    def __init__(
+        self, endpoint: Endpoint, key: ServerKeyT, request: Request, source: Destination
+    ) -> None:
+        self._endpoint = endpoint
+        self.key = key
+        self.request = request
+        self.source = source
+        self._to_tag = endpoint.ids.tag()
+        self._final = False
+        #: Set when a CANCEL for this (INVITE) request arrived; the endpoint sent 487.
+        self.cancelled = asyncio.Event()
+
+    @property
+    def answered(self) -> bool:
+        """Whether a final response has been sent."""
+        return self._final
+
+    def make_response(
+        self,
+        status: int,
+        reason: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> Response:
+        """Build (not send) a response to this request, with this request's To tag."""
+        return make_response(
+            self.request,
+            status,
+            reason,
+            to_tag=None if status == 100 else self._to_tag,
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
+
+    def respond_now(
+        self,
+        status: int,
+        reason: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> bool:
+        """Send a response synchronously; False when the transaction is gone or final."""
+        if self._final:
+            return False
+        resp = self.make_response(status, reason, headers, body, content_type)
+        ok = self._endpoint._send_response(resp, self.key)
+        if ok and status >= 200:
+            self._final = True
+        return ok
+
+    async def respond(
+        self,
+        status: int,
+        reason: str | None = None,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> bool:
+        """Send a provisional or final response through the server transaction."""
+        return self.respond_now(status, reason, headers, body, content_type)
+
+    def __repr__(self) -> str:
+        return f"<ServerRequest {self.request.method} from {self.source}>"
+
+
+@dataclass(slots=True)
+class _ClientWait:
+    future: asyncio.Future[Response]
+    on_provisional: ProvisionalCallback | None = None
+    queue: asyncio.Queue[Response] | None = None
+
+
+class Endpoint:
+    """Transports + transaction layer + pump. Use as ``async with Endpoint(...) as ep``."""
+
+    def __init__(
+        self,
+        listen: Sequence[tuple[str, str, int]] = (),
+        *,
+        timers: TimerConfig | None = None,
+        ids: IdFactory | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+        transport_factory: TransportFactory | None = None,
+    ) -> None:
+        self._listen_specs = list(listen)
+        self.ids: IdFactory = ids or SecretsIdFactory()
+        self.layer = TransactionLayer(timers, ids=self.ids)
+        self.user_agent = user_agent
+        self._factory = transport_factory or _default_factory
+        self._transports: TransportLike | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._clients: dict[ClientKey, _ClientWait] = {}
+        self._servers: dict[ServerKeyT, ServerRequest] = {}
+        self._server_conns: dict[ServerKeyT, int] = {}
+        self._chains: dict[tuple[Destination, int | None], asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._processing = False
+        self._closed = False
+        self.stats = EndpointStats(layer=self.layer)
+        #: Handler for new requests (not ACK, not a CANCEL that matched an INVITE).
+        self.on_request: RequestHandler | None = None
+        #: Called with every ACK that matched no transaction (the ACK of a 2xx).
+        self.on_ack: Callable[[Request, Destination], object] | None = None
+        #: Called with responses that matched no client transaction.
+        self.on_stray_response: Callable[[Response, Destination], object] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def transports(self) -> TransportLike:
+        if self._transports is None:
+            raise RuntimeError("the endpoint is not started (use `async with Endpoint(...)`)")
+        return self._transports
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._transports = self._factory(self._on_inbound)
+        try:
+            for transport, host, port in self._listen_specs:
+                await self._transports.listen(transport.upper(), host, port)
+        except BaseException:
+            await self._transports.close()
+            raise
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in list(self._tasks) + list(self._chains.values()):
+            task.cancel()
+        for task in list(self._tasks) + list(self._chains.values()):
+            with contextlib.suppress(BaseException):
+                await task
+        for wait in self._clients.values():
+            if not wait.future.done():
+                wait.future.set_exception(SipError("endpoint closed"))
+        self._clients.clear()
+        if self._transports is not None:
+            await self._transports.close()
+
+    async def __aenter__(self) -> Endpoint:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def local_address(self, transport: str = "UDP") -> Destination | None:
+        return self.transports.local_address(transport.upper())
+
+    async def local_for(self, destination: Destination) -> Destination | None:
+        """Our address for messages to ``destination``; listens on an ephemeral port
+        (UDP/TCP, on the address that routes to it) when nothing listens yet."""
+        transport = destination.transport.upper()
+        local = self.transports.local_address(transport)
+        if local is None and transport in ("UDP", "TCP"):
+            ip = local_ip_for(destination.host)
+            local = await self.transports.listen(transport, ip, 0)
+        return local
+
+    @property
+    def _now(self) -> float:
+        assert self._loop is not None
+        return self._loop.time()
+
+    # -- client side ---------------------------------------------------------------
+
+    async def _top_via(self, destination: Destination) -> str:
+        local = await self.local_for(destination)
+        if local is not None:
+            sent_by = _host_for_via(local.host)
+            if local.port:
+                sent_by += f":{local.port}"
+        else:
+            sent_by = _host_for_via(local_ip_for(destination.host))
+        branch = self.ids.branch()
+        return f"SIP/2.0/{destination.transport.upper()} {sent_by};branch={branch};rport"
+
+    async def _prepare(self, msg: Request, destination: Destination) -> Destination:
+        """Fill Max-Forwards and the top Via; apply §18.1.1 (large requests go over TCP)."""
+        if msg.headers.get("Max-Forwards") is None:
+            msg.headers.add("Max-Forwards", "70")
+        if not msg.via:
+            msg.headers.prepend("Via", await self._top_via(destination))
+            if needs_stream(bytes(msg), destination):
+                destination = Destination(destination.host, destination.port, "TCP")
+                msg.headers.replace_first_value("Via", await self._top_via(destination))
+        elif msg.via[0].branch is None:
+            top = msg.via[0].with_param("branch", self.ids.branch())
+            msg.headers.replace_first_value("Via", str(top))
+        return destination
+
+    async def _start(self, msg: Request, destination: Destination, wait: _ClientWait) -> None:
+        if self._closed:
+            raise SipError("endpoint closed")
+        destination = await self._prepare(msg, destination)
+        key = self.layer.send_request(msg, destination, None, self._now)
+        self._clients[key] = wait
+        self._process()
+
+    async def request(
+        self,
+        msg: Request,
+        destination: Destination,
+        *,
+        on_provisional: ProvisionalCallback | None = None,
+    ) -> Response:
+        """Send ``msg`` through a client transaction and return its final response.
+
+        Fills Max-Forwards (70) and the top Via (our sent-by, a fresh branch) when
+        missing. A timeout or transport failure returns the transaction layer's 408
+        or 503 (§8.1.3.1). ``on_provisional`` is called with each 1xx.
+        """
+        assert self._loop is not None, "endpoint not started"
+        wait = _ClientWait(self._loop.create_future(), on_provisional)
+        await self._start(msg, destination, wait)
+        return await wait.future
+
+    async def request_iter(self, msg: Request, destination: Destination) -> AsyncIterator[Response]:
+        """Like :meth:`request`, yielding every response: provisionals, then the final."""
+        assert self._loop is not None, "endpoint not started"
+        queue: asyncio.Queue[Response] = asyncio.Queue()
+        wait = _ClientWait(self._loop.create_future(), None, queue)
+        await self._start(msg, destination, wait)
+        while True:
+            resp = await queue.get()
+            yield resp
+            if resp.status_code >= 200:
+                return
+
+    # -- stateless -----------------------------------------------------------------
+
+    def send_stateless(self, msg: Request | Response, destination: Destination) -> None:
+        """Send a message outside any transaction (2xx ACK, stateless proxying)."""
+        self.layer.send_stateless(msg, destination)
+        self._process()
+
+    def respond_stateless(
+        self,
+        request: Request,
+        status: int,
+        reason: str | None = None,
+        destination: Destination | None = None,
+    ) -> None:
+        """Answer ``request`` without a transaction (to its Via, or ``destination``)."""
+        resp = make_response(request, status, reason, to_tag=self.ids.tag())
+        if destination is None:
+            t = response_target(resp)
+            destination = Destination(t.host, t.port, t.transport)
+        self.send_stateless(resp, destination)
+
+    # -- server side ---------------------------------------------------------------
+
+    def _send_response(self, resp: Response, key: ServerKeyT) -> bool:
+        try:
+            self.layer.send_response(resp, self._now, key=key)
+        except TransactionStateError as exc:
+            log.debug("response %s not sent: %s", resp.status_code, exc)
+            return False
+        self._process()
+        return True
+
+    def _default_answer(self, sreq: ServerRequest) -> None:
+        if sreq.request.method == "OPTIONS":
+            sreq.respond_now(
+                200,
+                headers=[
+                    ("Allow", ", ".join(ALLOWED_METHODS)),
+                    ("Accept", "application/sdp"),
+                    ("Supported", ""),
+                    ("Server", self.user_agent),
+                ],
+            )
+        else:
+            sreq.respond_now(501)
+
+    async def _run_handler(self, handler: RequestHandler, sreq: ServerRequest) -> None:
+        try:
+            await handler(sreq)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.stats.handler_errors += 1
+            log.exception("request handler failed for %r", sreq)
+            sreq.respond_now(500)
+            return
+        if not sreq.answered:
+            log.warning("handler returned without a final response: %r", sreq)
+            sreq.respond_now(500, "Handler Sent No Response")
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_request(self, event: RequestReceived) -> None:
+        request = event.request
+        sreq = ServerRequest(self, event.key, request, event.source)
+        self._servers[event.key] = sreq
+        if request.method == "CANCEL" and event.cancels is not None:
+            target = self._servers.get(event.cancels)
+            sreq.respond_now(200)
+            if target is not None and not target.answered:
+                target.respond_now(487)
+                target.cancelled.set()
+            return
+        if request.method == "CANCEL":
+            sreq.respond_now(481)
+            return
+        handler = self.on_request
+        if handler is None:
+            self._default_answer(sreq)
+        else:
+            self._spawn(self._run_handler(handler, sreq))
+
+    # -- the pump ------------------------------------------------------------------
+
+    def _on_inbound(self, inbound: Inbound) -> None:
+        # The transport has stamped received/rport on requests already (§18.2.1).
+        if self._closed:
+            return
+        message = inbound.message
+        source = inbound.source
+        self._log_wire("recv", message, source)
+        self.stats.messages_in[_label(message)] += 1
+        self.layer.receive(message, source, source.reliable, self._now)
+        if inbound.connection_id is not None and isinstance(message, Request):
+            # Remember the connection of a new server transaction (§18.2.2).
+            while (event := self.layer.next_event()) is not None:
+                if isinstance(event, RequestReceived):
+                    self._server_conns[event.key] = inbound.connection_id
+                self._dispatch(event)
+        self._process()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        deadline = self._timer_at
+        self._timer_at = None
+        now = self._now if deadline is None else max(deadline, self._now)
+        self.layer.handle_timer(now)
+        self._process()
+
+    def _process(self) -> None:
+        """Drain events, transmit, re-arm the timer. Re-entrant calls fold into one."""
+        if self._processing or self._closed:
+            return
+        self._processing = True
+        try:
+            while True:
+                event = self.layer.next_event()
+                if event is not None:
+                    self._dispatch(event)
+                    continue
+                out = self.layer.messages_to_send()
+                if not out:
+                    break
+                for item in out:
+                    self._transmit(item)
+        finally:
+            self._processing = False
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = self.layer.get_timer()
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None and self._loop is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, RequestReceived):
+            self._on_request(event)
+        elif isinstance(event, ResponseReceived):
+            self._deliver(event.key, event.response)
+        elif isinstance(event, TimedOut | TxnTransportError):
+            if isinstance(event.key, ClientKey) and event.response is not None:
+                self._deliver(event.key, event.response)
+        elif isinstance(event, Terminated):
+            if isinstance(event.key, ClientKey):
+                self._clients.pop(event.key, None)
+            else:
+                self._servers.pop(event.key, None)
+                self._server_conns.pop(event.key, None)
+        elif isinstance(event, AckReceived):
+            if event.key is None and self.on_ack is not None:
+                self.on_ack(event.request, event.source)
+        elif isinstance(event, StrayResponse):
+            if self.on_stray_response is not None:
+                self.on_stray_response(event.response, event.source)
+
+    def _deliver(self, key: ClientKey, response: Response) -> None:
+        wait = self._clients.get(key)
+        if wait is None or wait.future.done():
+            return
+        if wait.queue is not None:
+            wait.queue.put_nowait(response)
+        if response.status_code < 200:
+            if wait.on_provisional is not None:
+                try:
+                    wait.on_provisional(response)
+                except Exception:
+                    log.exception("on_provisional callback failed")
+            return
+        wait.future.set_result(response)
+
+    def _transmit(self, out: Outgoing) -> None:
+        assert self._loop is not None
+        message = out.message
+        data = bytes(message)
+        self._log_wire("send", message, out.destination, out.retransmission)
+        self.stats.messages_out[_label(message)] += 1
+        if out.retransmission:
+            self.stats.retransmissions += 1
+        conn: int | None = None
+        if out.key is not None and not isinstance(out.key, ClientKey):
+            conn = self._server_conns.get(out.key)
+        chain = (out.destination, conn)
+        prev = self._chains.get(chain)
+        task = self._loop.create_task(self._send(data, out, conn, prev))
+        self._chains[chain] = task
+
+        def done(t: asyncio.Task[None], chain: tuple[Destination, int | None] = chain) -> None:
+            if self._chains.get(chain) is t:
+                del self._chains[chain]
+
+        task.add_done_callback(done)
+
+    async def _send(
+        self,
+        data: bytes,
+        out: Outgoing,
+        conn: int | None,
+        prev: asyncio.Task[None] | None,
+    ) -> None:
+        # Messages to one destination leave in order (a 180 before its 200).
+        if prev is not None and not prev.done():
+            await asyncio.wait({prev})
+        try:
+            await self.transports.send(data, out.destination, connection_id=conn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.stats.send_errors += 1
+            log.info("send to %s failed: %s", out.destination, exc)
+            if out.key is not None and not self._closed:
+                self.layer.transport_error(out.key, self._now)
+                self._process()
+
+    def _log_wire(
+        self,
+        direction: str,
+        message: Request | Response,
+        peer: Destination,
+        retransmission: bool = False,
+    ) -> None:
+        if not wire_log.isEnabledFor(logging.INFO):
+            return
+        cseq = message.headers.get("CSeq")
+        wire_log.info(
+            "%s %s %s:%s %s%s call-id=%s cseq=%s",
+            direction,
+            peer.transport,
+            peer.host,
+            peer.port,
+            _summary(message),
+            " (retransmission)" if retransmission else "",
+            message.call_id,
+            cseq,
+        )
+        if wire_log.isEnabledFor(logging.DEBUG):
+            wire_log.debug("%s\n%s", direction, bytes(message).decode("utf-8", "replace"))
