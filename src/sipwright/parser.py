@@ -48,7 +48,7 @@ def parse(data: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Request | Res
     anything that is not a SIP message; never any other exception.
     """
     if len(data) > limits.max_message_size:
-        raise ParseError("message too large", 513)
+        raise ParseError("Message Too Large", 513)
     if type(data) is not bytes:
         data = bytes(data)
     end = data.find(b"\r\n\r\n")
@@ -217,7 +217,7 @@ def _read_head(
     if cl is None:
         raise ParseError(f"invalid Content-Length {cl_text[:20]!r}")
     if cl > limits.max_message_size:
-        raise ParseError("message too large", 513)
+        raise ParseError("Message Too Large", 513)
     headers.typed = {_CL_KEY: cl}
     return msg, cl
 
@@ -400,7 +400,7 @@ class StreamParser:
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > limits.max_message_size:
-                    raise ParseError("message too large", 513)
+                    raise ParseError("Message Too Large", 513)
                 return None
             try:
                 text = buf[:end].decode()
@@ -418,7 +418,7 @@ class StreamParser:
             self._length = cl
         stop = self._body_start + self._length
         if stop > limits.max_message_size:
-            raise ParseError("message too large", 513)
+            raise ParseError("Message Too Large", 513)
         if len(buf) < stop:
             return None
         msg._body = bytes(buf[self._body_start : stop])

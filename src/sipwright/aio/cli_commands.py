@@ -24,12 +24,13 @@ from ..transaction import Destination, TimerConfig
 from ..uri import SipUri, parse_uri
 from ..validate import validate
 from .endpoint import Endpoint, TransportLike, _host_for_via
-from .transports import Inbound, TransportManager
+from .transports import Inbound, TransportError, TransportManager
 
-__all__ = ["parse_hostport", "register_commands"]
+__all__ = ["parse_hostport", "register_commands", "uri_transport"]
 
 _KEY_HEADERS = ("Server", "User-Agent", "Allow", "Accept", "Supported", "Contact", "Warning")
-_TRANSPORTS = ("udp", "tcp", "tls", "ws")
+_TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
+_SECURE = ("TLS", "WSS")
 
 
 def parse_hostport(text: str) -> tuple[str, int | None]:
@@ -65,12 +66,82 @@ async def _resolve(host: str, port: int, transport: str) -> Destination:
     return Destination(str(infos[0][4][0]), port, transport)
 
 
-def _client_ssl(insecure: bool) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
+def _client_ssl(insecure: bool, ca_file: str | None = None) -> ssl.SSLContext:
+    """The client context for TLS/WSS: ``ca_file`` only (when given), else the system store;
+    ``insecure``: no certificate or host name check at all."""
+    ctx = ssl.create_default_context(cafile=ca_file)
     if insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
+
+
+def uri_transport(uri: SipUri) -> str:
+    """The transport an OPTIONS to ``uri`` goes over: UDP, TCP, TLS, WS or WSS.
+
+    ``sip:`` defaults to UDP, ``sips:`` to TLS (§19.1.2, §26.2.1); ``sips:`` with
+    ``transport=ws`` is WSS (RFC 7118 §5.2). ``transport=wss`` is accepted too.
+    Raises ValueError for anything else.
+    """
+    param = (uri.transport or "").lower()
+    if uri.scheme == "sips":
+        if param in ("", "tcp", "tls"):
+            return "TLS"
+        if param in ("ws", "wss"):
+            return "WSS"
+        raise ValueError(f"transport {param.upper()} not possible with sips:")
+    if param == "":
+        return "UDP"
+    if param.upper() in ("UDP", "TCP", "TLS", "WS", "WSS"):
+        return param.upper()
+    raise ValueError(f"transport {param.upper()} not supported here")
+
+
+class _RecordingManager(TransportManager):
+    """A TransportManager that remembers why its last send failed, for the error message."""
+
+    last_error: TransportError | None = None
+
+    async def send(
+        self, data: bytes, dest: Destination, *, connection_id: int | None = None
+    ) -> int | None:
+        try:
+            return await super().send(data, dest, connection_id=connection_id)
+        except TransportError as exc:
+            self.last_error = exc
+            raise
+
+
+def _explain(manager: _RecordingManager, dest: Destination) -> None:
+    """After a local 503/408: say on stderr what the transport saw, with a TLS hint."""
+    exc = manager.last_error
+    if exc is None:
+        return
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ssl.SSLError):
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(cause, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        detail = cause.verify_message if isinstance(cause, ssl.SSLCertVerificationError) else exc
+        click.echo(
+            f"error: TLS certificate verification failed for {dest.host}:{dest.port}: "
+            f"{detail}; trust its CA with --ca-file PATH (or skip checks with --insecure)",
+            err=True,
+        )
+    elif cause is not None:
+        click.echo(f"error: TLS handshake with {dest.host}:{dest.port} failed: {cause}", err=True)
+    else:
+        click.echo(f"error: {exc}", err=True)
+
+
+def _manager_factory(
+    ssl_ctx: ssl.SSLContext | None, holder: list[_RecordingManager]
+) -> Callable[[Callable[[Inbound], None]], TransportLike]:
+    def factory(on_message: Callable[[Inbound], None]) -> TransportLike:
+        manager = _RecordingManager(on_message, client_ssl_context=ssl_ctx)
+        holder.append(manager)
+        return manager
+
+    return factory
 
 
 def _print_response(resp: Response, rtt_ms: float) -> None:
@@ -99,10 +170,20 @@ def _build_options(uri: SipUri, local: Destination | None, call_id: str, tag: st
     )
 
 
-async def _options(uri: SipUri, transport: str, timeout: float, t1: float) -> int:
+async def _options(
+    uri: SipUri,
+    transport: str,
+    timeout: float,
+    t1: float,
+    ssl_ctx: ssl.SSLContext | None = None,
+) -> int:
     port = uri.port or default_port(transport)
     dest = await _resolve(uri.bare_host, port, transport)
-    endpoint = Endpoint(timers=TimerConfig(t1=t1, t2=max(4.0, t1)))
+    managers: list[_RecordingManager] = []
+    endpoint = Endpoint(
+        timers=TimerConfig(t1=t1, t2=max(4.0, t1)),
+        transport_factory=_manager_factory(ssl_ctx, managers),
+    )
     async with endpoint as ep:
         local = await ep.local_for(dest)
         msg = _build_options(uri, local, ep.ids.call_id(), ep.ids.tag())
@@ -114,6 +195,8 @@ async def _options(uri: SipUri, transport: str, timeout: float, t1: float) -> in
             return 1
         rtt = (time.perf_counter() - start) * 1000
         _print_response(resp, rtt)
+        if resp.status_code in (408, 503) and managers:
+            _explain(managers[0], dest)
         for name in _KEY_HEADERS:
             for value in resp.headers.getall(name):
                 click.echo(f"  {name}: {value}")
@@ -132,13 +215,13 @@ def _fix_via(msg: Request, local: Destination | None, dest: Destination, branch:
         msg.headers.replace_first_value("Via", via)
 
 
-async def _send(msg: Request, dest: Destination, timeout: float, insecure: bool) -> int:
-    ssl_ctx = _client_ssl(insecure) if dest.transport in ("TLS", "WSS") else None
+async def _send(
+    msg: Request, dest: Destination, timeout: float, insecure: bool, ca_file: str | None = None
+) -> int:
+    ssl_ctx = _client_ssl(insecure, ca_file) if dest.transport in _SECURE else None
+    managers: list[_RecordingManager] = []
 
-    def factory(on_message: Callable[[Inbound], None]) -> TransportLike:
-        return TransportManager(on_message, client_ssl_context=ssl_ctx)
-
-    async with Endpoint(transport_factory=factory) as ep:
+    async with Endpoint(transport_factory=_manager_factory(ssl_ctx, managers)) as ep:
         local = await ep.local_for(dest)
         _fix_via(msg, local, dest, ep.ids.branch())
         start = time.perf_counter()
@@ -161,31 +244,61 @@ async def _send(msg: Request, dest: Destination, timeout: float, insecure: bool)
         except TimeoutError:
             click.echo(f"no final response within {timeout:g} s", err=True)
             return 1
+        if final is not None and final.status_code in (408, 503) and managers:
+            _explain(managers[0], dest)
         return 0 if final is not None and 200 <= final.status_code < 300 else 1
 
 
 def register_commands(group: click.Group) -> None:
     """Add ``options`` and ``send`` to the CLI group."""
 
+    ca_file_option = click.option(
+        "--ca-file",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="TLS/WSS: trust only the CA certificates in this PEM file "
+        "(default: the system trust store).",
+    )
+    insecure_option = click.option(
+        "--insecure",
+        is_flag=True,
+        help="TLS/WSS: do not verify the peer certificate (tests and lab use only).",
+    )
+
     @group.command()
     @click.argument("uri")
     @click.option("--timeout", default=40.0, show_default=True, help="Overall bound (s).")
     @click.option("--t1", default=0.5, show_default=True, help="RFC 3261 T1 (s).")
-    def options(uri: str, timeout: float, t1: float) -> None:
-        """Send OPTIONS to URI (sip:host[:port][;transport=tcp]) and print the answer."""
+    @ca_file_option
+    @insecure_option
+    def options(uri: str, timeout: float, t1: float, ca_file: str | None, insecure: bool) -> None:
+        """Send OPTIONS to URI and print the answer.
+
+        URI: sip:host[:port][;transport=udp|tcp|tls|ws|wss] or sips:host[:port]
+        (TLS; with ;transport=ws, WSS). WebSocket connections use the path /.
+        """
         try:
             parsed = parse_uri(uri)
         except ParseError as exc:
             raise click.BadParameter(f"not a SIP URI: {exc}", param_hint="URI") from None
         if not isinstance(parsed, SipUri):
             raise click.BadParameter("only sip: and sips: URIs", param_hint="URI")
-        transport = (parsed.transport or ("tls" if parsed.scheme == "sips" else "udp")).upper()
-        if transport not in ("UDP", "TCP"):
-            raise click.BadParameter(f"transport {transport} not supported here", param_hint="URI")
+        try:
+            transport = uri_transport(parsed)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="URI") from None
         if t1 <= 0 or timeout <= 0:
             raise click.BadParameter("must be positive", param_hint="--t1/--timeout")
+        if (insecure or ca_file) and transport not in _SECURE:
+            click.echo(f"note: --ca-file/--insecure have no effect over {transport}", err=True)
         try:
-            code = asyncio.run(_options(parsed, transport, timeout, t1))
+            ssl_ctx = _client_ssl(insecure, ca_file) if transport in _SECURE else None
+        except (ssl.SSLError, OSError) as exc:
+            raise click.BadParameter(
+                f"cannot load CA file: {exc}", param_hint="--ca-file"
+            ) from None
+        try:
+            code = asyncio.run(_options(parsed, transport, timeout, t1, ssl_ctx))
         except OSError as exc:
             click.echo(f"error: {exc}", err=True)
             code = 1
@@ -201,8 +314,11 @@ def register_commands(group: click.Group) -> None:
         show_default=True,
     )
     @click.option("--timeout", default=40.0, show_default=True, help="Overall bound (s).")
-    @click.option("--insecure", is_flag=True, help="TLS: do not verify the peer certificate.")
-    def send(file: str, to: str, transport: str, timeout: float, insecure: bool) -> None:
+    @ca_file_option
+    @insecure_option
+    def send(
+        file: str, to: str, transport: str, timeout: float, ca_file: str | None, insecure: bool
+    ) -> None:
         """Send the request in FILE through a client transaction; print every response."""
         try:
             data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
@@ -227,7 +343,7 @@ def register_commands(group: click.Group) -> None:
         transport = transport.upper()
         try:
             dest = asyncio.run(_resolve(host, port or default_port(transport), transport))
-            code = asyncio.run(_send(report.message, dest, timeout, insecure))
+            code = asyncio.run(_send(report.message, dest, timeout, insecure, ca_file))
         except OSError as exc:
             click.echo(f"error: {exc}", err=True)
             code = 1

@@ -69,6 +69,9 @@ class _Connection:
     remote: Destination
     local: Destination
     last_activity: float
+    #: When the message now being received began (None between messages):
+    #: a message must arrive whole within ``message_timeout`` (slow-loris guard).
+    partial_since: float | None = None
     keys: set[Destination]
     closed: bool
 
@@ -112,12 +115,16 @@ class _StreamConnection(asyncio.Protocol, _Connection):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
-        self.last_activity = self._manager.now()
+        now = self.last_activity = self._manager.now()
         try:
             items = self._parser.feed(data)
         except ParseError as exc:
             self._framing_error(exc)
             return
+        if not self._parser.buffered:
+            self.partial_since = None
+        elif items or self.partial_since is None:
+            self.partial_since = now  # a new message has begun
         for item in items:
             if isinstance(item, KeepAlive):
                 if item.ping:  # RFC 5626 §3.5.1: CRLFCRLF ping, CRLF pong
@@ -227,6 +234,22 @@ class _WsConnection(_Connection):
             self._manager._spawn(self._ws.close())
 
 
+def _grow_receive_buffer(sock: socket.socket, size: int) -> None:
+    """Ask for a large UDP receive buffer: a burst outlasting the kernel's
+    default (~208 KB) is dropped before the loop sees it, and each drop costs a
+    500 ms retransmission (Timer A/E). SO_RCVBUFFORCE passes rmem_max when
+    privileged; otherwise the kernel caps SO_RCVBUF silently."""
+    if size <= 0:
+        return
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    for option in (force, socket.SO_RCVBUF):
+        if option is None:
+            continue
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, size)
+            return
+
+
 class _UdpEndpoint(asyncio.DatagramProtocol):
     def __init__(self, manager: TransportManager) -> None:
         self._manager = manager
@@ -239,6 +262,7 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.io = cast(asyncio.DatagramTransport, transport)
         sock = transport.get_extra_info("socket")
         self.family = sock.family
+        _grow_receive_buffer(sock, self._manager.udp_receive_buffer)
         host, port = _hostport(transport.get_extra_info("sockname"))
         self.local = Destination(host, port, "UDP")
 
@@ -267,7 +291,10 @@ class TransportManager:
     message received. ``limits`` bounds each message; ``max_connections`` the
     number of open stream connections (inbound beyond it are closed at once,
     outbound raise :class:`TransportError`); ``idle_timeout`` closes stream
-    connections without traffic for that many seconds. ``client_ssl_context``
+    connections without traffic for that many seconds, and ``message_timeout``
+    those on which one message takes longer than that to arrive whole (a
+    trickle of bytes keeps a connection active but never finishes a message:
+    the slow-loris attack); a TLS handshake gets ``connect_timeout``. ``client_ssl_context``
     is used to open TLS and WSS connections (default: the system's trust store).
     """
 
@@ -280,11 +307,15 @@ class TransportManager:
         idle_timeout: float = 300.0,
         client_ssl_context: ssl.SSLContext | None = None,
         connect_timeout: float = 10.0,
+        message_timeout: float = 30.0,
+        udp_receive_buffer: int = 4 * 1024 * 1024,
     ) -> None:
         self.on_message = on_message
         self.limits = limits
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.message_timeout = message_timeout
+        self.udp_receive_buffer = udp_receive_buffer
         self.client_ssl_context = client_ssl_context
         self.connect_timeout = connect_timeout
         #: Counters: ``messages_in.<T>``, ``messages_out.<T>``, ``parse_errors``,
@@ -339,8 +370,13 @@ class TransportManager:
                 def factory() -> _StreamConnection:
                     return _StreamConnection(self, name, holder[0] if holder else None)
 
+                tls = ssl_context if name == "TLS" else None
                 server = await loop.create_server(
-                    factory, bind_host, port, ssl=ssl_context if name == "TLS" else None
+                    factory,
+                    bind_host,
+                    port,
+                    ssl=tls,
+                    ssl_handshake_timeout=self.connect_timeout if tls is not None else None,
                 )
                 bhost, bport = _hostport(server.sockets[0].getsockname())
                 bound = Destination(bhost, bport, name)
@@ -721,18 +757,27 @@ class TransportManager:
 
     # ------------------------------------------------------------------ helpers
     def _start_sweeper(self) -> None:
-        if self._sweeper is None and self.idle_timeout > 0:
+        if self._sweeper is None and (self.idle_timeout > 0 or self.message_timeout > 0):
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def _sweep(self) -> None:
-        interval = max(0.05, min(self.idle_timeout / 4, 10.0))
+        periods = [t for t in (self.idle_timeout, self.message_timeout) if t > 0]
+        interval = max(0.05, min(min(periods) / 4, 10.0))
         while True:
             await asyncio.sleep(interval)
-            deadline = self.now() - self.idle_timeout
+            now = self.now()
             for conn in list(self._conns.values()):
-                if conn.last_activity < deadline:
+                if self.idle_timeout > 0 and conn.last_activity < now - self.idle_timeout:
                     logger.debug("closing idle %s connection %d", conn.transport, conn.cid)
                     self._count("connections_idle_closed")
+                    conn.close()
+                elif (
+                    self.message_timeout > 0
+                    and conn.partial_since is not None
+                    and conn.partial_since < now - self.message_timeout
+                ):
+                    logger.debug("closing slow %s connection %d", conn.transport, conn.cid)
+                    self._count("connections_slow_closed")
                     conn.close()
 
     def _spawn(self, coro: Any) -> None:
