@@ -12,6 +12,19 @@ transaction layer comes back as a response) and :meth:`Endpoint.request_iter`
 :class:`ServerRequest` per new request; without a handler OPTIONS gets a 200 with
 Allow/Accept/Supported and anything else a 501. A CANCEL matching a pending INVITE is
 answered 200 and the INVITE 487 by the endpoint (§9.2).
+
+INVITE sessions (the minimal UA core until the dialog layer lands; see ``calls.py``):
+
+* UAS (§13.3.1.4): a 2xx sent to an INVITE through :meth:`ServerRequest.respond` is
+  retransmitted by the endpoint over unreliable transports, T1 doubling up to T2, until
+  the ACK arrives (matched by Call-ID, CSeq number and To tag; the ACK still goes to
+  ``on_ack``) or a BYE for that dialog arrives, or 64·T1 passes: then it is logged,
+  counted in ``stats.ack_timeouts`` and reported to ``on_ack_timeout`` (§13.3.1.4 says the
+  UAS should then end the session with BYE; that is left to the application).
+* UAC (§13.2.2.4): a 2xx to an INVITE sent with :meth:`Endpoint.request` (or
+  :meth:`Endpoint.request_iter`) makes the endpoint send the ACK itself, statelessly,
+  to the remote target (or first Route), and again for every retransmission of that 2xx
+  (``auto_ack=False`` turns this off). :meth:`Endpoint.call` places a whole call.
 """
 
 from __future__ import annotations
@@ -49,13 +62,17 @@ from ..transaction import (
     TransactionStateError,
 )
 from ..transaction import TransportError as TxnTransportError
+from .calls import CallResult, build_in_dialog_request, place_call
 from .transports import needs_stream
 
 if TYPE_CHECKING:
+    from ..uri import Uri
     from .transports import Inbound
 
 __all__ = [
     "ALLOWED_METHODS",
+    "AckTimeoutCallback",
+    "CallResult",
     "Endpoint",
     "EndpointStats",
     "RequestHandler",
@@ -73,6 +90,8 @@ DEFAULT_USER_AGENT = f"sipwright/{__version__}"
 ServerKeyT = ServerKey | LegacyServerKey
 RequestHandler = Callable[["ServerRequest"], Awaitable[None]]
 ProvisionalCallback = Callable[[Response], object]
+#: ``on_ack_timeout(request, response)``: no ACK came for this 2xx within 64·T1.
+AckTimeoutCallback = Callable[[Request, Response], object]
 
 
 class TransportLike(Protocol):
@@ -107,6 +126,12 @@ class EndpointStats:
     retransmissions: int = 0
     send_errors: int = 0
     handler_errors: int = 0
+    #: Retransmissions of 2xx responses to INVITE by the UAS core (§13.3.1.4).
+    ok_retransmissions: int = 0
+    #: 2xx responses to INVITE for which no ACK came within 64·T1.
+    ack_timeouts: int = 0
+    #: ACKs for 2xx responses sent by the UAC core (first sends and re-sends).
+    acks_sent: int = 0
     layer: TransactionLayer | None = None
 
     @property
@@ -211,6 +236,8 @@ class ServerRequest:
         ok = self._endpoint._send_response(resp, self.key)
         if ok and status >= 200:
             self._final = True
+            if status < 300 and self.request.method == "INVITE":
+                self._endpoint._track_2xx(self, resp)
         return ok
 
     async def respond(
@@ -233,6 +260,32 @@ class _ClientWait:
     future: asyncio.Future[Response]
     on_provisional: ProvisionalCallback | None = None
     queue: asyncio.Queue[Response] | None = None
+    request: Request | None = None
+    destination: Destination | None = None
+
+
+@dataclass(slots=True)
+class _Pending2xx:
+    """A 2xx to an INVITE sent by the UAS core, waiting for its ACK (§13.3.1.4)."""
+
+    request: Request
+    response: Response
+    key: ServerKeyT
+    cseq: int
+    destination: Destination
+    retransmit: bool
+    interval: float
+    deadline: float
+    handle: asyncio.TimerHandle | None = None
+
+
+@dataclass(slots=True)
+class _SentAck:
+    """The ACK the UAC core sent for a 2xx, re-sent for each retransmission of it."""
+
+    ack: Request
+    destination: Destination
+    handle: asyncio.TimerHandle | None = None
 
 
 class Endpoint:
@@ -246,8 +299,15 @@ class Endpoint:
         ids: IdFactory | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
         transport_factory: TransportFactory | None = None,
+        auto_ack: bool = True,
     ) -> None:
         self._listen_specs = list(listen)
+        #: Whether the UAC core ACKs 2xx responses to INVITE itself (§13.2.2.4).
+        self.auto_ack = auto_ack
+        # UAS: 2xx awaiting ACK, by (Call-ID, To tag). UAC: ACKs sent, by
+        # (Call-ID, CSeq number, To tag), kept 64·T1 for 2xx retransmissions.
+        self._pending_2xx: dict[tuple[str, str], _Pending2xx] = {}
+        self._sent_acks: dict[tuple[str, int, str], _SentAck] = {}
         self.ids: IdFactory = ids or SecretsIdFactory()
         self.layer = TransactionLayer(timers, ids=self.ids)
         self.user_agent = user_agent
@@ -270,6 +330,8 @@ class Endpoint:
         self.on_ack: Callable[[Request, Destination], object] | None = None
         #: Called with responses that matched no client transaction.
         self.on_stray_response: Callable[[Response, Destination], object] | None = None
+        #: Called when a 2xx to INVITE got no ACK within 64·T1 (§13.3.1.4).
+        self.on_ack_timeout: AckTimeoutCallback | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -296,6 +358,14 @@ class Endpoint:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        for pending in self._pending_2xx.values():
+            if pending.handle is not None:
+                pending.handle.cancel()
+        self._pending_2xx.clear()
+        for sent in self._sent_acks.values():
+            if sent.handle is not None:
+                sent.handle.cancel()
+        self._sent_acks.clear()
         for task in list(self._tasks) + list(self._chains.values()):
             task.cancel()
         for task in list(self._tasks) + list(self._chains.values()):
@@ -369,6 +439,8 @@ class Endpoint:
         if self._closed:
             raise SipError("endpoint closed")
         destination = await self._prepare(msg, destination)
+        wait.request = msg
+        wait.destination = destination
         key = self.layer.send_request(msg, destination, None, self._now)
         self._clients[key] = wait
         self._process()
@@ -402,6 +474,146 @@ class Endpoint:
             yield resp
             if resp.status_code >= 200:
                 return
+
+    async def call(
+        self,
+        uri: str | Uri,
+        destination: Destination,
+        *,
+        sdp: bytes | None = None,
+        duration: float = 0.0,
+        from_uri: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> CallResult:
+        """Place a whole call: INVITE (SDP offer ``sdp`` or a minimal one), ACK, BYE.
+
+        The minimal UA core until the dialog layer lands (see ``calls.py``): the 2xx is
+        ACKed by the endpoint, the call lasts ``duration`` seconds, then an in-dialog BYE
+        (Request-URI = remote Contact, Route = Record-Route reversed, CSeq 2) is sent and
+        its final response awaited. Returns a :class:`CallResult` (``.ok``).
+        """
+        return await place_call(
+            self, uri, destination, sdp=sdp, duration=duration, from_uri=from_uri, headers=headers
+        )
+
+    # -- UAC core: the ACK of a 2xx (§13.2.2.4) ---------------------------------------
+
+    def _via_for(self, destination: Destination) -> str:
+        local = self.transports.local_address(destination.transport.upper())
+        if local is not None:
+            sent_by = _host_for_via(local.host) + (f":{local.port}" if local.port else "")
+        else:
+            sent_by = _host_for_via(local_ip_for(destination.host))
+        return f"SIP/2.0/{destination.transport.upper()} {sent_by};branch={self.ids.branch()};rport"
+
+    def _ack_2xx(self, response: Response, wait: _ClientWait | None) -> None:
+        """Send (or re-send) the ACK for a 2xx to an INVITE."""
+        cseq = response.cseq
+        to = response.to
+        call_id = response.call_id
+        if cseq is None or to is None or call_id is None:
+            return
+        ack_key = (call_id, cseq.number, to.tag or "")
+        sent = self._sent_acks.get(ack_key)
+        if sent is None:
+            if wait is None or wait.request is None or wait.destination is None:
+                return
+            invite = wait.request
+            via_dest = wait.destination
+            ack, hop = build_in_dialog_request("ACK", invite, response, cseq.number, via_dest)
+            ack.headers.prepend("Via", self._via_for(hop))
+            sent = _SentAck(ack, hop)
+            self._sent_acks[ack_key] = sent
+            if self._loop is not None:
+                sent.handle = self._loop.call_later(
+                    self.layer.config.timer_m + self.layer.config.t4,
+                    self._sent_acks.pop,
+                    ack_key,
+                    None,
+                )
+        self.stats.acks_sent += 1
+        self.send_stateless(sent.ack, sent.destination)
+
+    # -- UAS core: 2xx retransmission (§13.3.1.4) ------------------------------------
+
+    def _track_2xx(self, sreq: ServerRequest, response: Response) -> None:
+        cseq = response.cseq
+        to = response.to
+        call_id = response.call_id
+        if cseq is None or to is None or call_id is None or self._loop is None:
+            return
+        config = self.layer.config
+        t = response_target(response)
+        dest = Destination(t.host, t.port, t.transport)
+        pending = _Pending2xx(
+            sreq.request,
+            response,
+            sreq.key,
+            cseq.number,
+            dest,
+            retransmit=not sreq.source.reliable,
+            interval=config.t1,
+            deadline=self._now + 64 * config.t1,
+        )
+        dialog = (call_id, to.tag or "")
+        old = self._pending_2xx.get(dialog)
+        if old is not None and old.handle is not None:
+            old.handle.cancel()
+        self._pending_2xx[dialog] = pending
+        first = pending.deadline if not pending.retransmit else self._now + pending.interval
+        pending.handle = self._loop.call_at(first, self._on_2xx_timer, dialog, pending)
+
+    def _on_2xx_timer(self, dialog: tuple[str, str], pending: _Pending2xx) -> None:
+        if self._closed or self._pending_2xx.get(dialog) is not pending:
+            return
+        assert self._loop is not None
+        now = self._now
+        if now >= pending.deadline - 1e-3:
+            del self._pending_2xx[dialog]
+            self.stats.ack_timeouts += 1
+            log.warning(
+                "no ACK for %s %s (call-id %s) within 64*T1; the session should be ended",
+                pending.response.status_code,
+                pending.response.reason,
+                dialog[0],
+            )
+            callback = self.on_ack_timeout
+            if callback is not None:
+                try:
+                    callback(pending.request, pending.response)
+                except Exception:
+                    log.exception("on_ack_timeout callback failed")
+            return
+        self.stats.ok_retransmissions += 1
+        self.stats.retransmissions += 1
+        try:
+            # While the INVITE server transaction is Accepted (RFC 6026) it passes the
+            # TU's 2xx through; after Timer L the 2xx goes statelessly.
+            self.layer.send_response(pending.response, now, key=pending.key)
+        except TransactionStateError:
+            self.layer.send_stateless(pending.response, pending.destination)
+        self._process()
+        pending.interval = min(2 * pending.interval, self.layer.config.t2)
+        at = min(now + pending.interval, pending.deadline)
+        pending.handle = self._loop.call_at(at, self._on_2xx_timer, dialog, pending)
+
+    def _stop_2xx(self, request: Request, *, ack: bool) -> None:
+        """An ACK (matching CSeq) or a BYE for the dialog stops the 2xx retransmission."""
+        to = request.to
+        call_id = request.call_id
+        if to is None or call_id is None or not self._pending_2xx:
+            return
+        dialog = (call_id, to.tag or "")
+        pending = self._pending_2xx.get(dialog)
+        if pending is None:
+            return
+        if ack:
+            cseq = request.cseq
+            if cseq is None or cseq.number != pending.cseq:
+                return
+        del self._pending_2xx[dialog]
+        if pending.handle is not None:
+            pending.handle.cancel()
 
     # -- stateless -----------------------------------------------------------------
 
@@ -471,6 +683,8 @@ class Endpoint:
 
     def _on_request(self, event: RequestReceived) -> None:
         request = event.request
+        if request.method == "BYE" and self._pending_2xx:
+            self._stop_2xx(request, ack=False)
         sreq = ServerRequest(self, event.key, request, event.source)
         self._servers[event.key] = sreq
         if request.method == "CANCEL" and event.cancels is not None:
@@ -562,14 +776,26 @@ class Endpoint:
                 self._servers.pop(event.key, None)
                 self._server_conns.pop(event.key, None)
         elif isinstance(event, AckReceived):
+            self._stop_2xx(event.request, ack=True)
             if event.key is None and self.on_ack is not None:
                 self.on_ack(event.request, event.source)
         elif isinstance(event, StrayResponse):
+            if self.auto_ack and self._is_invite_2xx(event.response):
+                self._ack_2xx(event.response, None)
             if self.on_stray_response is not None:
                 self.on_stray_response(event.response, event.source)
 
+    @staticmethod
+    def _is_invite_2xx(response: Response) -> bool:
+        if not 200 <= response.status_code < 300:
+            return False
+        cseq = response.cseq
+        return cseq is not None and cseq.method == "INVITE"
+
     def _deliver(self, key: ClientKey, response: Response) -> None:
         wait = self._clients.get(key)
+        if self.auto_ack and key.method == "INVITE" and self._is_invite_2xx(response):
+            self._ack_2xx(response, wait)
         if wait is None or wait.future.done():
             return
         if wait.queue is not None:
