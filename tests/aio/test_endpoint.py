@@ -40,7 +40,9 @@ class FakeTransports:
         self.local: dict[str, Destination] = {}
         self.closed = False
 
-    async def listen(self, transport: str, host: str, port: int) -> Destination:
+    async def listen(
+        self, transport: str, host: str, port: int, *, ssl_context: object = None
+    ) -> Destination:
         port = port or next(self.net.ports)
         dest = Destination(host, port, transport)
         self.local[transport] = dest

@@ -34,6 +34,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
+import ssl
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -97,7 +98,9 @@ AckTimeoutCallback = Callable[[Request, Response], object]
 class TransportLike(Protocol):
     """What the endpoint needs from :class:`sipwright.aio.transports.TransportManager`."""
 
-    async def listen(self, transport: str, host: str, port: int) -> Destination: ...
+    async def listen(
+        self, transport: str, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
+    ) -> Destination: ...
 
     def local_address(self, transport: str) -> Destination | None: ...
 
@@ -300,8 +303,11 @@ class Endpoint:
         user_agent: str = DEFAULT_USER_AGENT,
         transport_factory: TransportFactory | None = None,
         auto_ack: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._listen_specs = list(listen)
+        #: Server certificate and key for the TLS and WSS listeners.
+        self.ssl_context = ssl_context
         #: Whether the UAC core ACKs 2xx responses to INVITE itself (§13.2.2.4).
         self.auto_ack = auto_ack
         # UAS: 2xx awaiting ACK, by (Call-ID, To tag). UAC: ACKs sent, by
@@ -346,7 +352,9 @@ class Endpoint:
         self._transports = self._factory(self._on_inbound)
         try:
             for transport, host, port in self._listen_specs:
-                await self._transports.listen(transport.upper(), host, port)
+                name = transport.upper()
+                tls = self.ssl_context if name in ("TLS", "WSS") else None
+                await self._transports.listen(name, host, port, ssl_context=tls)
         except BaseException:
             await self._transports.close()
             raise
