@@ -146,3 +146,32 @@ def test_client_only_endpoint_listens_ephemerally() -> None:
     resp, local = run(main())
     assert resp.status_code == 200
     assert local is not None and local.host == "127.0.0.1" and local.port > 0
+
+
+def test_request_over_1300_bytes_for_udp_goes_over_tcp() -> None:
+    """RFC 3261 §18.1.1: a request within 200 bytes of the path MTU (1300 when unknown)
+    that would go over UDP is sent over TCP instead, Via included."""
+
+    async def main() -> tuple[str, str, Response]:
+        port = free_port(socket.SOCK_STREAM)
+        async with (
+            Endpoint([("UDP", "127.0.0.1", port), ("TCP", "127.0.0.1", port)]) as server,
+            Endpoint([("UDP", "127.0.0.1", 0), ("TCP", "127.0.0.1", 0)]) as client,
+        ):
+            seen: list[tuple[str, str]] = []
+
+            async def handler(req: ServerRequest) -> None:
+                seen.append((req.source.transport, req.request.via[0].transport))
+                await req.respond(200)
+
+            server.on_request = handler
+            dest = Destination("127.0.0.1", port, "UDP")
+            msg = make_request("MESSAGE", dest)
+            msg.set_body(b"x" * 2000, "text/plain")
+            resp = await client.request(msg, dest)
+            return seen[0][0], seen[0][1], resp
+
+    arrived_over, via_transport, resp = run(main())
+    assert resp.status_code == 200
+    assert arrived_over == "TCP"
+    assert via_transport == "TCP"
