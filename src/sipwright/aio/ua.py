@@ -1,0 +1,377 @@
+"""A first slice of the user agent (issue 5): REGISTER, MESSAGE and OPTIONS on one endpoint.
+
+:class:`UserAgent` owns one :class:`~sipwright.aio.endpoint.Endpoint` listening on UDP at
+the host and port of its ``contact`` (port 0: an ephemeral port; the Contact header then
+carries the bound one). What it does:
+
+* :meth:`UserAgent.register` / :meth:`UserAgent.unregister`: RFC 3261 §10.2. The REGISTER
+  has To = From = the address-of-record, Contact = our contact, ``Expires``. After a 2xx
+  the binding's granted lifetime is read from the 200's Contact matching ours (§10.2.4:
+  its ``expires`` parameter), else its Expires header, else what we asked for; a refresh
+  is scheduled at ``max(expires / 2, expires - 30)`` seconds and repeats while it
+  succeeds. Every REGISTER of a registration (refreshes, the unregister) reuses the
+  Call-ID and From tag and increments CSeq (§10.2.4). A 423 Interval Too Brief is
+  retried once with its Min-Expires (§10.2.8). :meth:`unregister` sends ``Expires: 0``
+  and ``Contact: <ours>;expires=0`` and stops the refresh.
+* :meth:`UserAgent.message`: a pager-mode MESSAGE (RFC 3428), ``text/plain`` by default.
+* :meth:`UserAgent.options`: an out-of-dialog OPTIONS (§11).
+
+Each request goes through :meth:`sipwright.auth.DigestClient.retry` when a 401/407 comes
+back and credentials were given: same Call-ID, CSeq + 1, a new branch (§22.2). The
+DigestClient gives up when the request already carried credentials for the challenged
+realm and the server did not say ``stale=true``, so a wrong password surfaces as the final
+401/407 (never an endless loop); a hard cap of :data:`MAX_AUTH_RETRIES` retries applies too.
+
+Routing: with ``outbound_proxy`` every request is sent to that proxy with a preloaded
+``Route: <proxy;lr>`` (§8.1.2); otherwise to the Request-URI. This slice does no DNS
+(RFC 3263): the next hop must be an IP literal (port 5060 by default, 5061 for sips/TLS).
+
+Not in this slice: calls (INVITE, dialogs), incoming calls, SUBSCRIBE/NOTIFY, PUBLISH,
+REFER; incoming requests get the endpoint's default answers (OPTIONS 200, others 501)
+unless ``ua.endpoint.on_request`` is set. :meth:`UserAgent.close` stops refreshing but
+does not unregister (call :meth:`unregister` first to remove the binding at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from ..auth import DigestClient
+from ..errors import SipError
+from ..ids import IdFactory
+from ..message import Request, Response
+from ..transaction import Destination, TimerConfig
+from ..uri import SipUri, parse_uri
+from .endpoint import DEFAULT_USER_AGENT, Endpoint
+
+__all__ = ["MAX_AUTH_RETRIES", "Registration", "UserAgent", "refresh_delay"]
+
+log = logging.getLogger("sipwright.ua")
+
+#: At most this many authenticated retries per request (one per challenge is the norm).
+MAX_AUTH_RETRIES = 3
+
+_DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
+
+
+def refresh_delay(expires: float) -> float:
+    """Seconds after a successful REGISTER to refresh a binding granted ``expires`` s."""
+    return max(expires / 2, expires - 30)
+
+
+def _sip_uri(text: str, what: str) -> SipUri:
+    uri = parse_uri(text.strip().removeprefix("<").removesuffix(">"))
+    if not isinstance(uri, SipUri):
+        raise ValueError(f"{what} must be a sip: or sips: URI, not {text!r}")
+    return uri
+
+
+def _destination(uri: SipUri) -> Destination:
+    """The next hop for ``uri``: IP literal host, port, transport (no DNS in this slice)."""
+    host = uri.bare_host
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{uri}: this slice does no DNS, use an IP address") from None
+    transport = (uri.transport or ("TLS" if uri.scheme == "sips" else "UDP")).upper()
+    return Destination(host, uri.port or _DEFAULT_PORTS.get(transport, 5060), transport)
+
+
+@dataclass(slots=True)
+class Registration:
+    """One registration's state (§10.2.4): the same Call-ID and From tag for every REGISTER."""
+
+    registrar: SipUri
+    aor: str
+    call_id: str
+    from_tag: str
+    #: What we ask for (seconds); raised by a 423's Min-Expires.
+    expires: int
+    #: CSeq number of the last REGISTER sent.
+    cseq: int = 0
+    #: Lifetime granted by the last 2xx (seconds), None before the first one.
+    granted: int | None = None
+    #: Final response to the last REGISTER.
+    last_response: Response | None = None
+    #: Successful refreshes so far (not counting the first REGISTER).
+    refreshes: int = 0
+    #: Why refreshing stopped early (a non-2xx or an error), else None.
+    error: str | None = None
+    _task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def active(self) -> bool:
+        """Whether the last REGISTER succeeded with a non-zero lifetime."""
+        return bool(self.granted) and self.error is None
+
+
+class UserAgent:
+    """A UA on one UDP endpoint. Use as ``async with UserAgent(contact=...) as ua``.
+
+    ``contact``: our SIP URI (IP host; port 0 for an ephemeral port). ``credentials``:
+    ``(username, password)`` answering any realm's digest challenge. ``outbound_proxy``:
+    the URI of a proxy every request goes through. ``aor``: our address-of-record (From
+    of MESSAGE/OPTIONS, To/From of REGISTER); by default ``sip:user@registrar-host`` for
+    REGISTER and, for other requests, the registered AOR or else ``sip:user@contact-host``.
+    """
+
+    def __init__(
+        self,
+        contact: str,
+        *,
+        credentials: tuple[str, str] | None = None,
+        outbound_proxy: str | None = None,
+        user_agent: str = DEFAULT_USER_AGENT,
+        aor: str | None = None,
+        display_name: str | None = None,
+        timers: TimerConfig | None = None,
+        ids: IdFactory | None = None,
+    ) -> None:
+        uri = _sip_uri(contact, "contact")
+        local = _destination(uri)
+        if local.transport != "UDP":
+            raise ValueError("this slice listens on UDP only")
+        self._contact_spec = uri
+        self._contact: SipUri | None = None
+        self.endpoint = Endpoint(
+            [("UDP", local.host, uri.port or 0)], timers=timers, ids=ids, user_agent=user_agent
+        )
+        self.user_agent = user_agent
+        self.aor = aor
+        self.display_name = display_name
+        self._digest = (
+            DigestClient.for_user(*credentials, ids=self.endpoint.ids)
+            if credentials is not None
+            else None
+        )
+        self._proxy: SipUri | None = None
+        self._proxy_route: str | None = None
+        if outbound_proxy is not None:
+            proxy = _sip_uri(outbound_proxy, "outbound_proxy")
+            _destination(proxy)  # fail early on a host name
+            self._proxy = proxy
+            if not proxy.lr:
+                proxy = dataclasses.replace(proxy, params=(*proxy.params, ("lr", None)))
+            self._proxy_route = f"<{proxy}>"
+        #: The current registration (None before :meth:`register`).
+        self.registration: Registration | None = None
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.endpoint.start()
+        bound = self.endpoint.local_address("UDP")
+        if bound is None:  # pragma: no cover - start() listened or raised
+            raise SipError("no UDP listener")
+        self._contact = dataclasses.replace(self._contact_spec, port=bound.port)
+
+    async def close(self) -> None:
+        """Stop refreshing and close the endpoint (the binding is left to expire)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._stop_refresh()
+        await self.endpoint.close()
+
+    async def __aenter__(self) -> UserAgent:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def contact(self) -> SipUri:
+        """Our contact URI with the bound port."""
+        if self._contact is None:
+            raise RuntimeError("the user agent is not started (use `async with UserAgent(...)`)")
+        return self._contact
+
+    # -- sending ---------------------------------------------------------------------
+
+    def _next_hop(self, target: SipUri) -> Destination:
+        return _destination(self._proxy if self._proxy is not None else target)
+
+    def _name_addr(self, uri: str) -> str:
+        if self.display_name:
+            escaped = self.display_name.replace("\\", "\\\\").replace('"', '\\"')
+            return f'"{escaped}" <{uri}>'
+        return f"<{uri}>"
+
+    def _default_aor(self) -> str:
+        if self.aor is not None:
+            return self.aor
+        if self.registration is not None:
+            return self.registration.aor
+        user = f"{self.contact.user}@" if self.contact.user else ""
+        return f"{self.contact.scheme}:{user}{self.contact.host}"
+
+    async def send(self, request: Request, destination: Destination) -> tuple[Request, Response]:
+        """Send ``request``; answer 401/407 challenges; return the last request and response.
+
+        The request is completed with a User-Agent header when it has none.
+        """
+        if request.headers.get("User-Agent") is None:
+            request.headers.add("User-Agent", self.user_agent)
+        response = await self.endpoint.request(request, destination)
+        for _ in range(MAX_AUTH_RETRIES):
+            if response.status_code not in (401, 407) or self._digest is None:
+                break
+            retry = self._digest.retry(request, response)
+            if retry is None:
+                break
+            request = retry
+            response = await self.endpoint.request(request, destination)
+        return request, response
+
+    def _out_of_dialog(
+        self, method: str, target: str, *, contact: bool
+    ) -> tuple[Request, Destination]:
+        uri = _sip_uri(target, "target")
+        headers = [
+            ("From", f"{self._name_addr(self._default_aor())};tag={self.endpoint.ids.tag()}"),
+            ("To", f"<{uri}>"),
+            ("Call-ID", self.endpoint.ids.call_id()),
+            ("CSeq", f"1 {method}"),
+        ]
+        if self._proxy_route is not None:
+            headers.insert(0, ("Route", self._proxy_route))
+        if contact:
+            headers.append(("Contact", f"<{self.contact}>"))
+        return Request(method, uri, headers), self._next_hop(uri)
+
+    async def message(
+        self, target: str, body: str | bytes, *, content_type: str = "text/plain"
+    ) -> Response:
+        """Send a MESSAGE (RFC 3428) with ``body`` to ``target``; return the final response."""
+        request, hop = self._out_of_dialog("MESSAGE", target, contact=False)
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        request.set_body(data, content_type)
+        _, response = await self.send(request, hop)
+        return response
+
+    async def options(self, target: str) -> Response:
+        """Send an OPTIONS (§11) to ``target``; return the final response."""
+        request, hop = self._out_of_dialog("OPTIONS", target, contact=True)
+        request.headers.add("Accept", "application/sdp")
+        _, response = await self.send(request, hop)
+        return response
+
+    # -- registration ----------------------------------------------------------------
+
+    def _register_request(self, reg: Registration, expires: int) -> Request:
+        reg.cseq += 1
+        headers = [
+            ("From", f"{self._name_addr(reg.aor)};tag={reg.from_tag}"),
+            ("To", self._name_addr(reg.aor)),
+            ("Call-ID", reg.call_id),
+            ("CSeq", f"{reg.cseq} REGISTER"),
+            ("Contact", f"<{self.contact}>" + (";expires=0" if expires == 0 else "")),
+            ("Expires", str(expires)),
+        ]
+        if self._proxy_route is not None:
+            headers.insert(0, ("Route", self._proxy_route))
+        return Request("REGISTER", reg.registrar, headers)
+
+    def _granted(self, response: Response, requested: int) -> int:
+        """The lifetime the registrar granted our contact (§10.2.4)."""
+        for contact in response.contact:
+            if contact.uri == self.contact and contact.expires is not None:
+                return contact.expires
+        return response.expires if response.expires is not None else requested
+
+    async def _do_register(self, reg: Registration, expires: int) -> Response:
+        """One REGISTER transaction (with its auth retries and one 423 retry)."""
+        hop = self._next_hop(reg.registrar)
+        request, response = await self.send(self._register_request(reg, expires), hop)
+        if response.status_code == 423 and expires:
+            minimum = response.min_expires
+            if minimum is not None and minimum > expires:
+                reg.expires = expires = minimum
+                request, response = await self.send(self._register_request(reg, expires), hop)
+        cseq = request.cseq
+        if cseq is not None:
+            reg.cseq = max(reg.cseq, cseq.number)
+        reg.last_response = response
+        if 200 <= response.status_code < 300:
+            reg.granted = self._granted(response, expires) if expires else 0
+            reg.error = None
+        else:
+            reg.error = f"REGISTER answered {response.status_code} {response.reason}"
+        return response
+
+    async def register(
+        self, registrar: str, *, expires: int = 3600, aor: str | None = None
+    ) -> Response:
+        """Register our contact at ``registrar`` for ``expires`` s; return the final response.
+
+        A 2xx (its Contact values are the bindings, §10.3) starts the refresh loop.
+        Registering again with the same registrar and AOR continues the registration
+        (same Call-ID, next CSeq); anything else starts a new one.
+        """
+        if expires < 0:
+            raise ValueError("expires must be >= 0")
+        uri = _sip_uri(registrar, "registrar")
+        if aor is None:
+            aor = self.aor
+        if aor is None:
+            user = f"{self.contact.user}@" if self.contact.user else ""
+            aor = f"{uri.scheme}:{user}{uri.host_port}"
+        await self._stop_refresh()
+        reg = self.registration
+        if reg is None or reg.registrar != uri or reg.aor != aor:
+            ids = self.endpoint.ids
+            reg = Registration(uri, aor, ids.call_id(), ids.tag(), expires)
+            self.registration = reg
+        reg.expires = expires
+        response = await self._do_register(reg, expires)
+        if reg.active:
+            self._schedule(reg)
+        return response
+
+    async def unregister(self) -> Response:
+        """Remove our binding (``Expires: 0``) and stop refreshing; return the final response."""
+        reg = self.registration
+        if reg is None:
+            raise SipError("not registered")
+        await self._stop_refresh()
+        return await self._do_register(reg, 0)
+
+    def _schedule(self, reg: Registration) -> None:
+        reg._task = asyncio.get_running_loop().create_task(self._refresh_loop(reg))
+
+    async def _refresh_loop(self, reg: Registration) -> None:
+        while reg.granted:
+            await asyncio.sleep(refresh_delay(reg.granted))
+            try:
+                await self._do_register(reg, reg.expires)
+            except SipError as exc:
+                reg.error = f"refresh failed: {exc}"
+            if reg.error is not None:
+                log.warning("registration of %s stopped: %s", reg.aor, reg.error)
+                return
+            reg.refreshes += 1
+            log.debug("registration of %s refreshed for %s s", reg.aor, reg.granted)
+
+    async def _stop_refresh(self) -> None:
+        reg = self.registration
+        if reg is None or reg._task is None:
+            return
+        task, reg._task = reg._task, None
+        if task is asyncio.current_task():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
