@@ -103,6 +103,14 @@ CASES: list[tuple[str, bytes, str, str, int | None, str]] = [
         "RFC 3261 §7",
     ),
     ("leading-crlf", b"\r\n" + build(), "leading-crlf", "warning", None, "RFC 3261 §7.5"),
+    (
+        "version-case",
+        build(START.replace("SIP/2.0", "sip/2.0")),
+        "version-case",
+        "warning",
+        None,
+        "RFC 3261 §7.1",
+    ),
     ("trailing-crlf", build() + b"\r\n", "trailing-crlf", "warning", None, "RFC 3261 §18.3"),
     (
         "trailing-message",

@@ -269,7 +269,7 @@ def _parse_start_line_slow(line: str, defects: list[tuple[str, str]]) -> Request
         code = int(code_text)
         if code < 100 or code > 699:
             raise ParseError("status code out of range 100-699", line=1)
-        _check_version(version)
+        _check_version(version, defects)
         if not sp2:
             defects.append(("status-line", "no SP after the status code"))
         resp = _new_response(Response)
@@ -294,7 +294,7 @@ def _parse_start_line_slow(line: str, defects: list[tuple[str, str]]) -> Request
         raise ParseError("Request-URI enclosed in <>", line=1)
     if not uri_text or _CTL_RE.search(uri_text) is not None:
         raise ParseError("control character in the Request-URI", line=1)
-    _check_version(version)
+    _check_version(version, defects)
     req = _new_request(Request)
     req.method = method
     req._uri_text = uri_text
@@ -302,13 +302,15 @@ def _parse_start_line_slow(line: str, defects: list[tuple[str, str]]) -> Request
     return req
 
 
-def _check_version(version: str) -> None:
+def _check_version(version: str, defects: list[tuple[str, str]]) -> None:
     if version == "SIP/2.0":
         return
     if SIP_VERSION_RE.fullmatch(version) is None:
         raise ParseError("malformed SIP version", line=1)
     if version.upper() != "SIP/2.0":
         raise ParseError("SIP version not supported", 505, line=1)
+    # Accepted (the string is case-insensitive), but §7.1: senders MUST use upper case.
+    defects.append(("version-case", f"SIP-Version written {version!r}, not 'SIP/2.0'"))
 
 
 class KeepAlive:

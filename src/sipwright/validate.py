@@ -81,6 +81,7 @@ _DEFECTS: dict[str, tuple[Severity, str]] = {
     "trailing-message": ("warning", "RFC 3261 §18.3"),
     "content-length-mismatch": ("error", "RFC 3261 §20.14"),
     "status-line": ("warning", "RFC 3261 §7.2"),
+    "version-case": ("warning", "RFC 3261 §7.1"),
 }
 
 _MANDATORY = (
