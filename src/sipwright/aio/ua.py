@@ -1,4 +1,4 @@
-"""A first slice of the user agent (issue 5): REGISTER, MESSAGE and OPTIONS on one endpoint.
+"""The user agent: REGISTER, MESSAGE, OPTIONS and basic calls on one endpoint.
 
 :class:`UserAgent` owns one :class:`~sipwright.aio.endpoint.Endpoint` listening on UDP at
 the host and port of its ``contact`` (port 0: an ephemeral port; the Contact header then
@@ -26,10 +26,28 @@ Routing: with ``outbound_proxy`` every request is sent to that proxy with a prel
 ``Route: <proxy;lr>`` (§8.1.2); otherwise to the Request-URI. This slice does no DNS
 (RFC 3263): the next hop must be an IP literal (port 5060 by default, 5061 for sips/TLS).
 
-Not in this slice: calls (INVITE, dialogs), incoming calls, SUBSCRIBE/NOTIFY, PUBLISH,
-REFER; incoming requests get the endpoint's default answers (OPTIONS 200, others 501)
-unless ``ua.endpoint.on_request`` is set. :meth:`UserAgent.close` stops refreshing but
-does not unregister (call :meth:`unregister` first to remove the binding at once).
+Calls (§13–§15, on :mod:`sipwright.dialog`): :meth:`UserAgent.call` / :meth:`UserAgent.dial`
+send an INVITE (SDP offer, default :func:`~sipwright.aio.calls.default_sdp_offer`) and give
+an :class:`OutgoingCall`; a 1xx with a To tag makes an early dialog, the 2xx confirms it
+(the ACK is sent by the endpoint's UAC core, ``auto_ack``, also for 2xx retransmissions),
+a non-2xx raises :class:`CallFailed` (its ACK belongs to the INVITE transaction).
+:meth:`OutgoingCall.cancel` sends the CANCEL of §9.1 (after a provisional response).
+Incoming INVITEs become :class:`IncomingCall` objects, given to ``ua.on_call`` or yielded
+by :meth:`UserAgent.incoming`: ``ringing()`` (180 with To tag and Contact, early dialog),
+``answer(sdp)`` (200 retransmitted by the endpoint until the ACK), ``reject(486)``; a
+CANCEL makes the endpoint send 487 and the call FAILED; no answer within
+``no_answer_timeout`` gives 480. ``call.bye()`` sends a BYE built by the Dialog (route
+set, CSeq + 1, tags); a BYE received is matched through the :class:`DialogLayer` (481
+for an unknown dialog) and ends the call (``await call.ended()``).
+
+Not yet: re-INVITE (hold, session refresh) and other in-dialog requests (UPDATE, INFO,
+REFER, SUBSCRIBE/NOTIFY get 501 inside a dialog), PRACK / 100rel, offerless INVITEs
+(offer in the 2xx, answer in the ACK), SDP negotiation (the application passes offer and
+answer bytes), forking (only the first dialog becomes the call), session timers, BYE on a
+2xx never ACKed, PUBLISH. Out-of-dialog requests other than INVITE go to ``ua.on_request``
+or get the endpoint's default answers (OPTIONS 200, others 501); setting
+``ua.endpoint.on_request`` replaces all of this. :meth:`UserAgent.close` stops refreshing
+but does not unregister (call :meth:`unregister` first) and does not hang up calls.
 """
 
 from __future__ import annotations
@@ -37,20 +55,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import enum
 import ipaddress
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from ..auth import DigestClient
+from ..dialog import Dialog, DialogId, DialogLayer, build_cancel
 from ..errors import SipError
 from ..ids import IdFactory
 from ..message import Request, Response
 from ..transaction import Destination, TimerConfig
 from ..uri import SipUri, parse_uri
-from .endpoint import DEFAULT_USER_AGENT, Endpoint
+from .calls import default_sdp_offer, next_hop
+from .endpoint import DEFAULT_USER_AGENT, Endpoint, RequestHandler, ServerRequest
 
-__all__ = ["MAX_AUTH_RETRIES", "Registration", "UserAgent", "refresh_delay"]
+__all__ = [
+    "MAX_AUTH_RETRIES",
+    "Call",
+    "CallFailed",
+    "CallState",
+    "IncomingCall",
+    "OutgoingCall",
+    "Registration",
+    "UserAgent",
+    "refresh_delay",
+]
 
 log = logging.getLogger("sipwright.ua")
 
@@ -162,6 +195,19 @@ class UserAgent:
         #: The current registration (None before :meth:`register`).
         self.registration: Registration | None = None
         self._closed = False
+        #: The dialogs of our calls (§12); in-dialog requests are matched here.
+        self.dialogs = DialogLayer(self.endpoint.ids)
+        self._calls: dict[DialogId, Call] = {}
+        self._incoming: asyncio.Queue[IncomingCall] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        #: ``on_call(incoming)``: handles each incoming call (else :meth:`incoming` yields it).
+        self.on_call: Callable[[IncomingCall], Awaitable[None]] | None = None
+        #: Out-of-dialog requests other than INVITE (else the endpoint's default answers).
+        self.on_request: RequestHandler | None = None
+        #: Seconds an incoming INVITE may wait for answer()/reject() before a 480.
+        self.no_answer_timeout = 60.0
+        self.endpoint.on_request = self._on_request
+        self.endpoint.on_ack = self._on_ack
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -178,6 +224,11 @@ class UserAgent:
             return
         self._closed = True
         await self._stop_refresh()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
         await self.endpoint.close()
 
     async def __aenter__(self) -> UserAgent:
@@ -375,3 +426,458 @@ class UserAgent:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+    # -- calls (§13–§15) -------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def dial(
+        self,
+        target: str,
+        *,
+        sdp: bytes | str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> OutgoingCall:
+        """Send an INVITE to ``target`` and return the pending :class:`OutgoingCall` at once.
+
+        ``sdp``: the offer (default: :func:`~sipwright.aio.calls.default_sdp_offer` for our
+        contact host). Await :meth:`OutgoingCall.answered` or use :meth:`OutgoingCall.cancel`.
+        """
+        request, hop = self._out_of_dialog("INVITE", target, contact=True)
+        body = _body(sdp)
+        if body is None:
+            body = default_sdp_offer(self.contact.bare_host)
+        request.set_body(body, "application/sdp")
+        for name, value in headers:
+            request.headers.add(name, value)
+        request.headers.add("User-Agent", self.user_agent)
+        call = OutgoingCall(self, request, hop)
+        call._task = self._spawn(call._run())
+        return call
+
+    async def call(
+        self,
+        target: str,
+        *,
+        sdp: bytes | str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> OutgoingCall:
+        """Call ``target``; return the call once answered (2xx, ACK sent).
+
+        Raises :class:`CallFailed` (``status_code``, ``response``) on a non-2xx final.
+        """
+        return await self.dial(target, sdp=sdp, headers=headers).answered()
+
+    async def incoming(self) -> AsyncIterator[IncomingCall]:
+        """Incoming calls, as they arrive (when :attr:`on_call` is not set)."""
+        while True:
+            yield await self._incoming.get()
+
+    def _in_dialog_request(
+        self, dialog: Dialog, method: str, fallback: Destination | None
+    ) -> tuple[Request, Destination]:
+        """``method`` built by ``dialog`` (§12.2.1.1) and its next hop.
+
+        The dialog's placeholder Via is dropped: the endpoint writes our own (new branch).
+        """
+        request, hop_uri = dialog.create_request(method)
+        request.headers.remove("Via")
+        if self._proxy is not None and self._proxy_route is not None and not dialog.route_set:
+            request.headers.prepend("Route", self._proxy_route)
+            return request, _destination(self._proxy)
+        if fallback is None:
+            if not isinstance(hop_uri, SipUri):
+                raise SipError(f"cannot route {method} to {hop_uri}")
+            return request, _destination(hop_uri)
+        return request, next_hop(hop_uri, fallback)
+
+    async def _on_request(self, sreq: ServerRequest) -> None:
+        request = sreq.request
+        to = request.to
+        if to is not None and to.tag is not None:
+            await self._in_dialog(sreq)
+        elif request.method == "INVITE":
+            await self._incoming_invite(sreq)
+        elif self.on_request is not None:
+            await self.on_request(sreq)
+        else:
+            self.endpoint._default_answer(sreq)
+
+    async def _in_dialog(self, sreq: ServerRequest) -> None:
+        """A request with a To tag: matched through the dialog layer (§12.2.2)."""
+        request = sreq.request
+        dialog, rejection = self.dialogs.receive_request(request)
+        if rejection is not None:
+            retry = rejection.headers.get("Retry-After")
+            extra = [("Retry-After", retry)] if retry is not None else []
+            await sreq.respond(rejection.status_code, rejection.reason, headers=extra)
+            return
+        if dialog is None:  # pragma: no cover - only ACK/CANCEL get here, never via on_request
+            await sreq.respond(481)
+            return
+        if request.method == "BYE":
+            await sreq.respond(200)  # §15.1.2
+            call = self._calls.get(dialog.id)
+            if call is not None:
+                call._finish(CallState.ENDED, "remote BYE")
+            return
+        # re-INVITE, UPDATE, INFO, REFER...: not in this slice.
+        response = sreq.make_response(501)
+        await sreq.respond(501)
+        dialog.response_sent(request, response)
+
+    async def _incoming_invite(self, sreq: ServerRequest) -> None:
+        if not sreq.request.contact:
+            await sreq.respond(400, "Missing Contact")  # §8.1.1.8
+            return
+        call = IncomingCall(self, sreq)
+        handler = self.on_call
+        if handler is not None:
+            self._spawn(self._run_on_call(handler, call))
+        else:
+            self._incoming.put_nowait(call)
+        waits = {
+            asyncio.ensure_future(sreq.cancelled.wait()),
+            asyncio.ensure_future(call._settled.wait()),
+        }
+        try:
+            await asyncio.wait(
+                waits, timeout=self.no_answer_timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waits:
+                waiter.cancel()
+        if call._settled.is_set():
+            return
+        if sreq.cancelled.is_set():
+            call._on_cancel()
+        else:
+            await call.reject(480)
+
+    async def _run_on_call(
+        self, handler: Callable[[IncomingCall], Awaitable[None]], call: IncomingCall
+    ) -> None:
+        try:
+            await handler(call)
+        except Exception:
+            log.exception("on_call handler failed")
+            await call.reject(500)
+
+    def _on_ack(self, request: Request, source: Destination) -> None:
+        dialog = self.dialogs.match_request(request)
+        call = self._calls.get(dialog.id) if dialog is not None else None
+        if isinstance(call, IncomingCall):
+            call._on_ack()
+
+
+# -- calls (RFC 3261 §13–§15) -----------------------------------------------------------
+
+
+class CallState(enum.Enum):
+    """Where a call is. ``CALLING``/``RINGING``: INVITE pending (early dialog on a 1xx with
+    a To tag); ``ANSWERED``: the UAS sent its 2xx, no ACK yet; ``CONFIRMED``: 2xx and ACK;
+    ``ENDED``: BYE (either side); ``FAILED``: a non-2xx final (486, 487 after CANCEL...)."""
+
+    CALLING = "calling"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    CONFIRMED = "confirmed"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+class CallFailed(SipError):
+    """The INVITE ended with a non-2xx final response (``response``, ``status_code``)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(f"INVITE answered {response.status_code} {response.reason}")
+        self.response = response
+        self.status_code = response.status_code
+
+
+def _body(sdp: bytes | str | None) -> bytes | None:
+    return sdp.encode("utf-8") if isinstance(sdp, str) else sdp
+
+
+class Call:
+    """One call (an INVITE dialog) of a :class:`UserAgent`; see :class:`OutgoingCall` and
+    :class:`IncomingCall`. ``dialog`` is the :class:`~sipwright.dialog.Dialog` (None
+    until a 1xx with a To tag or the 2xx); ``remote_sdp`` the peer's session
+    description (the 2xx body for an outgoing call, the INVITE body for an incoming one).
+    """
+
+    def __init__(self, ua: UserAgent, state: CallState) -> None:
+        self._ua = ua
+        self.state = state
+        self.dialog: Dialog | None = None
+        self.local_sdp: bytes | None = None
+        self.remote_sdp: bytes | None = None
+        #: Why the call ended: ``"local BYE"``, ``"remote BYE"``, ``"487 Request
+        #: Terminated"``...; None while it lasts.
+        self.end_reason: str | None = None
+        #: Where in-dialog requests go when the route set / remote target give no IP.
+        self._fallback: Destination | None = None
+        self._ended = asyncio.Event()
+
+    @property
+    def call_id(self) -> str | None:
+        return self.dialog.call_id if self.dialog is not None else None
+
+    @property
+    def is_over(self) -> bool:
+        return self.state in (CallState.ENDED, CallState.FAILED)
+
+    async def ended(self) -> str:
+        """Wait until the call is over (BYE from either side, or failure); the reason."""
+        await self._ended.wait()
+        return self.end_reason or ""
+
+    def _finish(self, state: CallState, reason: str) -> None:
+        if self.is_over:
+            return
+        self.state = state
+        self.end_reason = reason
+        dialog = self.dialog
+        if dialog is not None:
+            dialog.terminate()
+            self._ua.dialogs.remove(dialog)
+            self._ua._calls.pop(dialog.id, None)
+        self._ended.set()
+
+    def _track_dialog(self, dialog: Dialog) -> None:
+        self.dialog = dialog
+        self._ua._calls[dialog.id] = self
+
+    async def bye(self) -> Response:
+        """End the call with an in-dialog BYE (§15.1.1) built by the dialog; its final response.
+
+        The call is over as soon as the BYE is sent (§15.1.1), whatever the answer.
+        """
+        dialog = self.dialog
+        if dialog is None or self.state not in (CallState.ANSWERED, CallState.CONFIRMED):
+            raise SipError(f"no established call to end (state {self.state.value})")
+        request, hop = self._ua._in_dialog_request(dialog, "BYE", self._fallback)
+        self._finish(CallState.ENDED, "local BYE")
+        request, response = await self._ua.send(request, hop)
+        cseq = request.cseq
+        if cseq is not None and dialog.local_seq is not None:
+            dialog.local_seq = max(dialog.local_seq, cseq.number)  # after an auth retry
+        return response
+
+
+class OutgoingCall(Call):
+    """A call we placed with :meth:`UserAgent.dial` / :meth:`UserAgent.call`."""
+
+    def __init__(self, ua: UserAgent, invite: Request, hop: Destination) -> None:
+        super().__init__(ua, CallState.CALLING)
+        #: The INVITE as last sent (its top Via is filled in once it is sent).
+        self.invite = invite
+        self.local_sdp = invite.body or None
+        self._fallback = hop
+        self._hop = hop
+        #: Provisional responses received, in order.
+        self.provisional: list[Response] = []
+        #: The INVITE's final response (None while pending).
+        self.final_response: Response | None = None
+        self._sent_provisional = asyncio.Event()
+        self._final = asyncio.Event()
+        self._cancel_requested = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        ua = self._ua
+        request = self.invite
+        try:
+            for attempt in range(MAX_AUTH_RETRIES + 1):
+                self.invite = request
+                response = await ua.endpoint.request(
+                    request, self._hop, on_provisional=self._on_provisional
+                )
+                if (
+                    response.status_code not in (401, 407)
+                    or ua._digest is None
+                    or attempt == MAX_AUTH_RETRIES
+                    or self._cancel_requested
+                ):
+                    break
+                retry = ua._digest.retry(request, response)
+                if retry is None:
+                    break
+                request = retry
+        except SipError as exc:  # endpoint closed
+            self.final_response = None
+            self._finish(CallState.FAILED, f"error: {exc}")
+            self._final.set()
+            return
+        self._on_final(response)
+
+    def _on_provisional(self, response: Response) -> None:
+        self.provisional.append(response)
+        self._sent_provisional.set()
+        dialog = self._ua.dialogs.receive_response(self.invite, response)
+        if dialog is not None and self.dialog is None:
+            self._track_dialog(dialog)
+        if response.status_code > 100 and self.state is CallState.CALLING:
+            self.state = CallState.RINGING
+
+    def _on_final(self, response: Response) -> None:
+        self.final_response = response
+        dialog = self._ua.dialogs.receive_response(self.invite, response)
+        if 200 <= response.status_code < 300 and dialog is not None:
+            # The endpoint (auto_ack) has sent the ACK already (§13.2.2.4).
+            if self.dialog is not None and self.dialog is not dialog:
+                self._ua._calls.pop(self.dialog.id, None)
+            self._track_dialog(dialog)
+            self.remote_sdp = response.body or None
+            self.state = CallState.CONFIRMED
+            self._final.set()
+            if self._cancel_requested:
+                # §15: a 2xx that crossed our CANCEL: the call is up, so end it with BYE.
+                self._ua._spawn(self._bye_quietly())
+            return
+        if self.dialog is not None:  # the non-2xx ended the early dialog(s) (§13.2.2.3)
+            self._ua._calls.pop(self.dialog.id, None)
+        self._finish(CallState.FAILED, f"{response.status_code} {response.reason}")
+        self._final.set()
+
+    async def _bye_quietly(self) -> None:
+        with contextlib.suppress(SipError):
+            await self.bye()
+
+    async def answered(self) -> OutgoingCall:
+        """Wait for the INVITE's final response; self on a 2xx, else :class:`CallFailed`."""
+        await self._final.wait()
+        response = self.final_response
+        if response is None:
+            raise SipError(self.end_reason or "call failed")
+        if not 200 <= response.status_code < 300:
+            raise CallFailed(response)
+        return self
+
+    async def cancel(self) -> Response | None:
+        """CANCEL the pending INVITE (§9.1); return the INVITE's final response.
+
+        Same Request-URI, Call-ID, To, From, CSeq number and top Via (branch) as the
+        INVITE. As §9.1 requires, it waits for a provisional response first (the INVITE
+        transaction's own timeout bounds that). After a final response it does nothing;
+        a 2xx that crosses the CANCEL is ended with a BYE.
+        """
+        if self._final.is_set():
+            return self.final_response
+        self._cancel_requested = True
+        provisional = asyncio.ensure_future(self._sent_provisional.wait())
+        final = asyncio.ensure_future(self._final.wait())
+        try:
+            await asyncio.wait({provisional, final}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            provisional.cancel()
+            final.cancel()
+        if not self._final.is_set():
+            cancel = build_cancel(self.invite)
+            cancel.headers.add("User-Agent", self._ua.user_agent)
+            response = await self._ua.endpoint.request(cancel, self._hop)
+            log.debug("CANCEL answered %s %s", response.status_code, response.reason)
+        await self._final.wait()
+        return self.final_response
+
+
+class IncomingCall(Call):
+    """A call offered to us: answer with :meth:`ringing`, :meth:`answer`, :meth:`reject`.
+
+    ``request`` is the INVITE; ``remote_sdp`` its body (None for an offerless INVITE:
+    then the offer would come in the 2xx and the answer in the ACK, which this slice
+    does not handle). ``cancelled`` is set when the caller CANCELs (the endpoint then
+    answered 487 and the call is FAILED).
+    """
+
+    def __init__(self, ua: UserAgent, server: ServerRequest) -> None:
+        super().__init__(ua, CallState.CALLING)
+        self._server = server
+        self.request = server.request
+        self.remote_sdp = server.request.body or None
+        self._fallback = server.source
+        self._settled = asyncio.Event()
+        self._acked = asyncio.Event()
+
+    @property
+    def cancelled(self) -> asyncio.Event:
+        return self._server.cancelled
+
+    @property
+    def from_(self) -> str:
+        return self.request.headers.get("From") or ""
+
+    def _respond(
+        self, status: int, reason: str | None = None, body: bytes | None = None
+    ) -> Response | None:
+        """Send a response to the INVITE and apply it to the dialog layer."""
+        server = self._server
+        if server.answered or server.cancelled.is_set():
+            return None
+        headers: list[tuple[str, str]] = []
+        if 100 < status < 300:
+            headers.append(("Contact", f"<{self._ua.contact}>"))
+        content_type = "application/sdp" if body else None
+        response = server.make_response(status, reason, headers, body or b"", content_type)
+        if not server.respond_now(status, reason, headers, body or b"", content_type):
+            return None
+        dialog = self._ua.dialogs.response_sent(self.request, response)
+        if dialog is not None and status < 300 and self.dialog is None:
+            self._track_dialog(dialog)
+        return response
+
+    async def ringing(self) -> bool:
+        """Send 180 Ringing with our To tag and Contact: an early dialog (§13.3.1.1)."""
+        if self._respond(180) is None:
+            return False
+        self.state = CallState.RINGING
+        return True
+
+    async def answer(self, sdp: bytes | str | None = None) -> bool:
+        """Send 200 with ``sdp`` (the answer) and Contact; the endpoint retransmits it
+        until the ACK, which makes the call CONFIRMED (:meth:`confirmed`). False when
+        the INVITE is gone (cancelled, already answered)."""
+        body = _body(sdp)
+        if self._respond(200, body=body) is None:
+            return False
+        self.local_sdp = body
+        if not self.is_over:
+            self.state = CallState.CONFIRMED if self._acked.is_set() else CallState.ANSWERED
+        self._settled.set()
+        return True
+
+    async def reject(self, status: int = 486, reason: str | None = None) -> bool:
+        """Send a final non-2xx (486 Busy Here by default); the transaction gets its ACK."""
+        if not 300 <= status < 700:
+            raise ValueError("reject() takes a 3xx-6xx status")
+        if self._respond(status, reason) is None:
+            return False
+        if self.dialog is not None:
+            self._ua._calls.pop(self.dialog.id, None)
+            self.dialog = None
+        self._finish(CallState.FAILED, f"rejected {status}")
+        self._settled.set()
+        return True
+
+    async def confirmed(self) -> None:
+        """Wait for the ACK of our 2xx."""
+        await self._acked.wait()
+
+    def _on_ack(self) -> None:
+        self._acked.set()
+        if self.state is CallState.ANSWERED:
+            self.state = CallState.CONFIRMED
+
+    def _on_cancel(self) -> None:
+        # The endpoint answered the CANCEL 200 and the INVITE 487 (§9.2).
+        response = self._server.make_response(487)
+        self._ua.dialogs.response_sent(self.request, response)
+        if self.dialog is not None:
+            self._ua._calls.pop(self.dialog.id, None)
+            self.dialog = None
+        self._finish(CallState.FAILED, "cancelled")
+        self._settled.set()

@@ -1,0 +1,310 @@
+"""UserAgent calls (RFC 3261 §13–§15): two sipwright UAs on 127.0.0.1 UDP.
+
+Every message each endpoint puts on the wire is recorded from the ``sipwright.wire``
+logger (at DEBUG the endpoint logs the full text of each message it sends, right
+after an INFO line naming the peer), parsed back and checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from sipwright import Request, Response
+from sipwright.aio.calls import default_sdp_offer
+from sipwright.aio.ua import CallFailed, CallState, IncomingCall, UserAgent
+from sipwright.dialog import DialogState
+from sipwright.parser import parse
+from sipwright.transaction import TimerConfig
+
+# Short timers: the non-2xx ACK and the CANCEL exchange are fast anyway; this keeps
+# any lingering transaction short.
+TIMERS = TimerConfig(t1=0.05, t2=0.4, t4=0.5)
+ANSWER = default_sdp_offer("127.0.0.1", 7000)
+
+
+def run(coro: Coroutine[Any, Any, Any], timeout: float = 10.0) -> Any:
+    async def bounded() -> Any:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+@dataclass(slots=True)
+class Sent:
+    to_port: int
+    message: Request | Response
+    retransmission: bool
+
+
+class Wire(logging.Handler):
+    """Every message sent by any endpoint: (destination port, parsed message)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.sent: list[Sent] = []
+        self._peer: tuple[int, bool] | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args
+        if not isinstance(args, tuple):
+            return
+        if record.levelno == logging.INFO and args[0] == "send":
+            self._peer = (int(str(args[3])), "retransmission" in str(args[5]))
+        elif record.levelno == logging.DEBUG and args[0] == "send" and self._peer is not None:
+            port, retrans = self._peer
+            self._peer = None
+            self.sent.append(Sent(port, parse(str(args[1]).encode()), retrans))
+
+    def to(self, port: int) -> list[Request | Response]:
+        return [s.message for s in self.sent if s.to_port == port and not s.retransmission]
+
+
+@pytest.fixture
+def wire() -> Iterator[Wire]:
+    logger = logging.getLogger("sipwright.wire")
+    handler = Wire()
+    old = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(old)
+
+
+@asynccontextmanager
+async def two_uas() -> AsyncIterator[tuple[UserAgent, UserAgent]]:
+    async with (
+        UserAgent("sip:alice@127.0.0.1:0", timers=TIMERS) as alice,
+        UserAgent("sip:bob@127.0.0.1:0", timers=TIMERS) as bob,
+    ):
+        yield alice, bob
+
+
+def bob_uri(bob: UserAgent) -> str:
+    return f"sip:bob@127.0.0.1:{bob.contact.port}"
+
+
+def label(m: Request | Response) -> str:
+    if isinstance(m, Request):
+        return m.method
+    cseq = m.cseq
+    assert cseq is not None
+    return f"{m.status_code} {cseq.method}"
+
+
+def cseq(m: Request | Response) -> tuple[int, str]:
+    c = m.cseq
+    assert c is not None
+    return c.number, c.method
+
+
+def branch(m: Request | Response) -> str | None:
+    return m.via[0].branch
+
+
+async def wait_until(cond: Any, timeout: float = 2.0) -> None:
+    async def loop() -> None:
+        while not cond():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(loop(), timeout)
+
+
+async def next_call(bob: UserAgent) -> IncomingCall:
+    return await asyncio.wait_for(anext(aiter(bob.incoming())), 2.0)
+
+
+def test_basic_call(wire: Wire) -> None:
+    async def main() -> None:
+        async with two_uas() as (alice, bob):
+
+            async def callee() -> IncomingCall:
+                incoming = await next_call(bob)
+                assert incoming.remote_sdp is not None and b"m=audio" in incoming.remote_sdp
+                assert await incoming.ringing()
+                assert incoming.dialog is not None and incoming.dialog.is_early
+                assert await incoming.answer(ANSWER)
+                await asyncio.wait_for(incoming.confirmed(), 2.0)
+                return incoming
+
+            task = asyncio.create_task(callee())
+            call = await asyncio.wait_for(alice.call(bob_uri(bob)), 3.0)
+            incoming = await asyncio.wait_for(task, 3.0)
+            assert call.state is CallState.CONFIRMED
+            assert call.remote_sdp == ANSWER
+            assert call.dialog is not None and call.dialog.state is DialogState.CONFIRMED
+            assert incoming.state is CallState.CONFIRMED
+            assert incoming.dialog is not None
+            assert call.dialog.id.local_tag == incoming.dialog.id.remote_tag
+            assert call.dialog.id.remote_tag == incoming.dialog.id.local_tag
+            bye_response = await asyncio.wait_for(call.bye(), 2.0)
+            assert bye_response.status_code == 200
+            assert await asyncio.wait_for(incoming.ended(), 2.0) == "remote BYE"
+            assert {call.state, incoming.state} == {CallState.ENDED}
+            assert len(alice.dialogs) == 0 and len(bob.dialogs) == 0
+
+            a_port, b_port = alice.contact.port, bob.contact.port
+            assert a_port is not None and b_port is not None
+            to_bob = [m for m in wire.to(b_port)]
+            to_alice = [m for m in wire.to(a_port) if not label(m).startswith("100")]
+            assert [label(m) for m in to_bob] == ["INVITE", "ACK", "BYE"]
+            assert [label(m) for m in to_alice] == ["180 INVITE", "200 INVITE", "200 BYE"]
+            invite, ack, bye = to_bob
+            ringing, ok, bye_ok = to_alice
+            n = cseq(invite)[0]
+            assert (cseq(ack), cseq(bye)) == ((n, "ACK"), (n + 1, "BYE"))
+            assert cseq(ringing) == cseq(ok) == (n, "INVITE")
+            # Tags: From tag everywhere; the To tag of 180 and 200 is the same; ACK/BYE carry it.
+            from_tag = invite.from_.tag if invite.from_ else None
+            assert from_tag and invite.to is not None and invite.to.tag is None
+            to_tag = ringing.to.tag if ringing.to else None
+            assert to_tag and ok.to is not None and ok.to.tag == to_tag
+            for m in (ack, bye, ringing, ok, bye_ok):
+                assert m.from_ is not None and m.from_.tag == from_tag
+                assert m.to is not None and m.to.tag == to_tag
+                assert m.call_id == invite.call_id
+            # ACK of a 2xx: its own transaction (new branch); ACK and BYE go to the Contact.
+            assert branch(ack) != branch(invite) and branch(bye) not in (branch(invite), None)
+            assert ok.contact and ringing.contact
+            assert isinstance(ack, Request) and isinstance(bye, Request)
+            assert str(ack.uri) == str(ok.contact[0].uri) == str(bob.contact)
+            assert str(bye.uri) == str(ok.contact[0].uri)
+            assert ok.body == ANSWER and ok.headers.get("Content-Type") == "application/sdp"
+
+    run(main())
+
+
+def test_busy(wire: Wire) -> None:
+    async def main() -> None:
+        async with two_uas() as (alice, bob):
+
+            async def on_call(incoming: IncomingCall) -> None:
+                await incoming.reject(486)
+
+            bob.on_call = on_call
+            with pytest.raises(CallFailed) as failed:
+                await asyncio.wait_for(alice.call(bob_uri(bob)), 3.0)
+            assert failed.value.status_code == 486
+            b_port, a_port = bob.contact.port, alice.contact.port
+            assert b_port is not None and a_port is not None
+            await wait_until(lambda: len(wire.to(b_port)) >= 2)
+            to_bob = wire.to(b_port)
+            to_alice = [m for m in wire.to(a_port) if not label(m).startswith("100")]
+            assert [label(m) for m in to_bob] == ["INVITE", "ACK"]
+            assert [label(m) for m in to_alice] == ["486 INVITE"]
+            invite, ack = to_bob
+            # The ACK of a non-2xx belongs to the INVITE transaction (§17.1.1.3).
+            assert branch(ack) == branch(invite)
+            assert cseq(ack) == (cseq(invite)[0], "ACK")
+            busy = to_alice[0]
+            assert ack.to is not None and busy.to is not None and ack.to.tag == busy.to.tag
+            assert len(alice.dialogs) == 0 and len(bob.dialogs) == 0
+
+    run(main())
+
+
+def test_cancel_before_answer(wire: Wire) -> None:
+    async def main() -> None:
+        async with two_uas() as (alice, bob):
+            seen: list[IncomingCall] = []
+
+            async def on_call(incoming: IncomingCall) -> None:
+                seen.append(incoming)
+                await incoming.ringing()
+
+            bob.on_call = on_call
+            call = alice.dial(bob_uri(bob))
+            await wait_until(lambda: call.state is CallState.RINGING)
+            final = await asyncio.wait_for(call.cancel(), 3.0)
+            assert final is not None and final.status_code == 487
+            assert call.state is CallState.FAILED
+            with pytest.raises(CallFailed):
+                await call.answered()
+            assert seen and seen[0].cancelled.is_set()
+            await asyncio.wait_for(seen[0].ended(), 2.0)
+            assert seen[0].state is CallState.FAILED
+            assert not await seen[0].answer(ANSWER)  # too late
+
+            b_port, a_port = bob.contact.port, alice.contact.port
+            assert b_port is not None and a_port is not None
+            await wait_until(lambda: len(wire.to(b_port)) >= 3)
+            to_bob = wire.to(b_port)
+            to_alice = [m for m in wire.to(a_port) if not label(m).startswith("100")]
+            assert [label(m) for m in to_bob] == ["INVITE", "CANCEL", "ACK"]
+            assert sorted(label(m) for m in to_alice) == sorted(
+                ["180 INVITE", "200 CANCEL", "487 INVITE"]
+            )
+            assert label(to_alice[0]) == "180 INVITE"
+            invite, cancel, ack = to_bob
+            assert branch(cancel) == branch(invite) == branch(ack)
+            assert cseq(cancel) == (cseq(invite)[0], "CANCEL")
+            assert isinstance(cancel, Request) and isinstance(invite, Request)
+            assert cancel.uri_text == invite.uri_text
+            assert cancel.headers.get("From") == invite.headers.get("From")
+            assert cancel.headers.get("To") == invite.headers.get("To")
+            assert len(alice.dialogs) == 0 and len(bob.dialogs) == 0
+
+    run(main())
+
+
+def test_bye_from_callee_ends_caller_call(wire: Wire) -> None:
+    async def main() -> None:
+        async with two_uas() as (alice, bob):
+            answered: list[IncomingCall] = []
+
+            async def on_call(incoming: IncomingCall) -> None:
+                await incoming.answer(ANSWER)
+                answered.append(incoming)
+
+            bob.on_call = on_call
+            call = await asyncio.wait_for(alice.call(bob_uri(bob)), 3.0)
+            incoming = answered[0]
+            await asyncio.wait_for(incoming.confirmed(), 2.0)
+            response = await asyncio.wait_for(incoming.bye(), 2.0)
+            assert response.status_code == 200
+            assert await asyncio.wait_for(call.ended(), 2.0) == "remote BYE"
+            assert call.state is CallState.ENDED
+
+            b_port, a_port = bob.contact.port, alice.contact.port
+            assert b_port is not None and a_port is not None
+            to_alice = [m for m in wire.to(a_port) if not label(m).startswith("100")]
+            assert [label(m) for m in to_alice] == ["200 INVITE", "BYE"]
+            ok, bye = to_alice
+            assert isinstance(bye, Request) and isinstance(ok, Response)
+            # The callee's BYE: its own CSeq space, tags swapped, to the caller's Contact.
+            invite = wire.to(b_port)[0]
+            assert isinstance(invite, Request)
+            assert invite.contact and str(bye.uri) == str(invite.contact[0].uri)
+            assert bye.from_ is not None and ok.to is not None and bye.from_.tag == ok.to.tag
+            assert bye.to is not None and invite.from_ is not None
+            assert bye.to.tag == invite.from_.tag
+            assert bye.call_id == invite.call_id
+            assert [label(m) for m in wire.to(b_port)] == ["INVITE", "ACK", "200 BYE"]
+
+    run(main())
+
+
+def test_bye_for_unknown_dialog_gets_481() -> None:
+    async def main() -> None:
+        async with two_uas() as (alice, bob):
+            bye = Request(
+                "BYE",
+                bob_uri(bob),
+                [
+                    ("From", "<sip:alice@127.0.0.1>;tag=a1"),
+                    ("To", f"<{bob_uri(bob)}>;tag=nope"),
+                    ("Call-ID", "unknown-call"),
+                    ("CSeq", "2 BYE"),
+                ],
+            )
+            _, response = await asyncio.wait_for(alice.send(bye, alice._next_hop(bob.contact)), 2.0)
+            assert response.status_code == 481
+
+    run(main())
