@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,18 @@ def shared_dir() -> Path:
         "shared corpus directory not found: set SIPWRIGHT_SHARED, or place it at "
         f"{REPO_DIR.parent / 'shared'} or /work/shared"
     )
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both at once)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = int(u.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port")

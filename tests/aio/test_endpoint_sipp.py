@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from peers import REPO_DIR, require_peer
+from peers import REPO_DIR, free_port, require_peer
 
 from sipwright.aio.endpoint import Endpoint
 
@@ -25,21 +24,6 @@ pytestmark = pytest.mark.peer
 
 SCENARIOS = REPO_DIR / "tests" / "sipp"
 SIPWRIGHT = [sys.executable, "-m", "sipwright"]
-
-
-def free_port() -> int:
-    # A port free for both UDP and TCP on 127.0.0.1.
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = int(u.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:

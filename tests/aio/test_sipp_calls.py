@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import socket
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from peers import REPO_DIR, require_peer
+from peers import REPO_DIR, free_port, require_peer
 
 from sipwright.aio.endpoint import Endpoint, ServerRequest
 from sipwright.message import Request
@@ -45,21 +44,6 @@ SDP_ANSWER = (
     b"m=audio 7000 RTP/AVP 0\r\n"
     b"a=rtpmap:0 PCMU/8000\r\n"
 )
-
-
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind(("127.0.0.1", 0))
-            port = int(u.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 def sipp_totals(stat_file: Path) -> dict[str, str]:
