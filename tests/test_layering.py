@@ -3,9 +3,10 @@
 Parsing, building, validating, SDP, transactions and the transport rules take bytes and
 return values: no sockets, event loop, clock or random source (identifiers come from
 ``ids.py``, the one module allowed ``secrets``). asyncio, sockets and ssl live only in the
-I/O shell, the ``aio/`` package, which the core never imports. ``click`` and ``rich`` serve
-the command line only (``cli.py``, ``__main__.py``, ``aio/cli_commands.py``). Checked on
-the source with ``ast``, so an import inside a function or a ``try`` block counts too.
+I/O shell, the ``aio/`` and ``server/`` packages, which the core never imports. ``click``
+and ``rich`` serve the command line only (``cli.py``, ``__main__.py``, the CLI modules
+of ``aio/``). Checked on the source with ``ast``, so an import inside a function or a
+``try`` block counts too.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import pytest
 from peers import REPO_DIR
 
 PACKAGE = REPO_DIR / "src" / "sipwright"
-CLI_MODULES = {"cli.py", "__main__.py", "aio/cli_commands.py"}
-IO_SHELL = "aio/"
+CLI_MODULES = {"cli.py", "__main__.py", "aio/cli_commands.py", "aio/cli_ua.py"}
+#: The I/O shell: the asyncio endpoint/UA layer and the server (sqlite3, sockets).
+IO_SHELL = ("aio/", "server/")
+SHELL_MODULES = ("sipwright.aio", "sipwright.server")
 FORBIDDEN_IO = {"asyncio", "socket", "ssl", "time", "random", "selectors", "secrets"}
 FORBIDDEN_CLI = {"click", "rich"}
 SECRETS_ALLOWED = {"ids.py"}
@@ -34,16 +37,35 @@ def _core_files() -> list[Path]:
     ]
 
 
-def _imports_io_shell(path: Path) -> bool:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+def _absolute(path: Path, module: str | None, level: int) -> str:
+    """The absolute module name of a (possibly relative) ``from`` import in ``path``."""
+    if level == 0:
+        return module or ""
+    parts = ["sipwright", *path.relative_to(PACKAGE).with_suffix("").parts]
+    if parts[-1] != "__init__":
+        parts.pop()  # a module's package
+    else:
+        parts.pop()
+    base = parts[: len(parts) - (level - 1)] if level > 1 else parts
+    return ".".join([*base, module] if module else base)
+
+
+def _in_shell(module: str) -> bool:
+    return any(module == m or module.startswith(m + ".") for m in SHELL_MODULES)
+
+
+def _imports_io_shell(path: Path, source: str | None = None) -> bool:
+    if source is None:
+        source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source, filename=str(path))
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.level == 0 and node.module.startswith("sipwright.aio"):
-                return True
-            if node.level > 0 and node.module.split(".")[0] == "aio":
+        if isinstance(node, ast.ImportFrom):
+            target = _absolute(path, node.module, node.level)
+            names = [target] if node.module else [f"{target}.{a.name}" for a in node.names]
+            if any(_in_shell(n) for n in names):
                 return True
         elif isinstance(node, ast.Import):
-            if any(alias.name.startswith("sipwright.aio") for alias in node.names):
+            if any(_in_shell(alias.name) for alias in node.names):
                 return True
     return False
 
@@ -87,12 +109,18 @@ def test_core_never_imports_the_io_shell(path: Path) -> None:
     assert not _imports_io_shell(path)
 
 
-def test_io_shell_check_can_fail(tmp_path: Path) -> None:
+def test_io_shell_check_can_fail() -> None:
     """The upward-import check flags both spellings."""
-    for text in ("from ..aio import endpoint\n", "import sipwright.aio.endpoint\n"):
-        probe = tmp_path / "probe.py"
-        probe.write_text(text, encoding="utf-8")
-        assert _imports_io_shell(probe)
+    for text in (
+        "from ..aio import endpoint\n",
+        "import sipwright.aio.endpoint\n",
+        "from ..server import location\n",
+        "from sipwright.server.location import MemoryLocationStore\n",
+    ):
+        assert _imports_io_shell(PACKAGE / "transaction" / "probe.py", text), text
+    # ...and a sibling module named like a shell package is not the shell.
+    assert not _imports_io_shell(PACKAGE / "auth" / "__init__.py")
+    assert not _imports_io_shell(PACKAGE / "probe.py", "from .server_transport import x\n")
 
 
 @pytest.mark.parametrize("path", CORE, ids=lambda p: p.relative_to(PACKAGE).as_posix())

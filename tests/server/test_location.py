@@ -1,0 +1,141 @@
+"""Location stores: the same behaviour from the in-memory and the SQLite store.
+
+Bindings survive a restart of the SQLite store (a new connection on the same file),
+expire on a fake clock, and a mutation that raises leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sipwright.registrar import Binding, Flow
+from sipwright.server.location import (
+    LocationStore,
+    MemoryLocationStore,
+    binding_from_json,
+    binding_to_json,
+)
+from sipwright.server.sqlite_store import SQLiteLocationStore, SQLiteUserStore
+
+NOW = 1_700_000_000.0
+AOR = "sip:alice@example.com"
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 10))
+
+
+def binding(contact: str, expires_at: float, **kw: Any) -> Binding:
+    return Binding(AOR, contact, expires_at, "cid", 1, **kw)
+
+
+def put(bindings: Sequence[Binding]) -> Any:
+    def mutation(current: list[Binding]) -> tuple[Sequence[Binding], bool, int]:
+        return bindings, True, len(current)
+
+    return mutation
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> LocationStore:
+    if request.param == "memory":
+        return MemoryLocationStore()
+    return SQLiteLocationStore(tmp_path / "var" / "location.db")
+
+
+def test_json_round_trip() -> None:
+    b = binding(
+        "sip:a@10.0.0.1;ob",
+        NOW + 5,
+        q=0.5,
+        instance="<urn:uuid:1>",
+        reg_id=1,
+        path=("<sip:edge;lr>",),
+        flow=Flow("WS", "127.0.0.1", 50000, "ws-7"),
+        user_agent="phone",
+        updated_at=NOW,
+    )
+    assert binding_from_json(binding_to_json(b)) == b
+
+
+def test_update_lookup_expiry_and_sweep(store: LocationStore) -> None:
+    async def main() -> None:
+        seen = await store.update(AOR, NOW, put([binding("sip:a@1.2.3.4", NOW + 60)]))
+        assert seen == 0
+        seen = await store.update(
+            AOR,
+            NOW,
+            put([binding("sip:a@1.2.3.4", NOW + 60), binding("sip:b@1.2.3.5", NOW + 10)]),
+        )
+        assert seen == 1
+        assert {b.contact for b in await store.lookup(AOR, NOW)} == {
+            "sip:a@1.2.3.4",
+            "sip:b@1.2.3.5",
+        }
+        assert await store.count(NOW) == 2
+        # Expiry on the fake clock: at NOW+10 the short one is gone from lookups...
+        assert [b.contact for b in await store.lookup(AOR, NOW + 10)] == ["sip:a@1.2.3.4"]
+        assert [b.contact for b in await store.all_bindings(NOW + 10)] == ["sip:a@1.2.3.4"]
+        # ...and the sweep deletes it for good.
+        assert await store.sweep(NOW + 10) == 1
+        assert await store.count(NOW) == 1
+        assert await store.sweep(NOW + 61) == 1
+        assert await store.lookup(AOR, NOW) == []
+        await store.close()
+
+    run(main())
+
+
+def test_failed_mutation_writes_nothing(store: LocationStore) -> None:
+    async def main() -> None:
+        await store.update(AOR, NOW, put([binding("sip:a@1.2.3.4", NOW + 60)]))
+
+        def boom(current: list[Binding]) -> tuple[Sequence[Binding], bool, None]:
+            raise RuntimeError("registrar bug")
+
+        with pytest.raises(RuntimeError):
+            await store.update(AOR, NOW, boom)
+        assert [b.contact for b in await store.lookup(AOR, NOW)] == ["sip:a@1.2.3.4"]
+        # An unchanged outcome (e.g. a 423) leaves the stored set alone.
+        await store.update(AOR, NOW, lambda current: ([], False, None))
+        assert len(await store.lookup(AOR, NOW)) == 1
+        await store.close()
+
+    run(main())
+
+
+def test_sqlite_bindings_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "location.db"
+
+    async def main() -> None:
+        first = SQLiteLocationStore(path)
+        await first.update(AOR, NOW, put([binding("sip:a@1.2.3.4", NOW + 3600)]))
+        await first.close()
+        second = SQLiteLocationStore(path)
+        (b,) = await second.lookup(AOR, NOW + 1)
+        assert b.contact == "sip:a@1.2.3.4" and b.expires_at == NOW + 3600
+        await second.close()
+
+    run(main())
+
+
+def test_user_store_keeps_only_ha1(tmp_path: Path) -> None:
+    path = tmp_path / "users.db"
+    users = SQLiteUserStore(path)
+    users.add("alice", "example.com", "s3cret-pw")
+    assert users.users() == [("alice", "example.com")]
+    md5 = users.lookup_ha1("alice", "example.com", "MD5")
+    assert md5 is not None and len(md5) == 32
+    sha = users.lookup_ha1("alice", "example.com", "SHA-256")
+    assert sha is not None and len(sha) == 64
+    assert users.lookup_ha1("alice", "other", "MD5") is None
+    users.close()
+    assert b"s3cret-pw" not in path.read_bytes()
+    users = SQLiteUserStore(path)
+    assert users.remove("alice", "example.com") and users.users() == []
+    users.close()
