@@ -63,7 +63,8 @@ from ..transaction import (
     TransactionStateError,
 )
 from ..transaction import TransportError as TxnTransportError
-from .calls import CallResult, build_in_dialog_request, place_call
+from ..uri import SipUri
+from .calls import CallResult, build_in_dialog_request, next_hop, place_call
 from .transports import needs_stream
 
 if TYPE_CHECKING:
@@ -265,6 +266,9 @@ class _ClientWait:
     queue: asyncio.Queue[Response] | None = None
     request: Request | None = None
     destination: Destination | None = None
+    #: Final responses after the first (RFC 6026 Accepted: 2xx retransmissions and
+    #: 2xx from other forks, §13.2.2.4), already ACKed when ``auto_ack``.
+    on_late_final: ProvisionalCallback | None = None
 
 
 @dataclass(slots=True)
@@ -289,6 +293,42 @@ class _SentAck:
     ack: Request
     destination: Destination
     handle: asyncio.TimerHandle | None = None
+
+
+def _reinvite_ack(
+    invite: Request, response: Response, cseq: int, destination: Destination
+) -> tuple[Request, Destination]:
+    """The ACK of a 2xx to a re-INVITE (an INVITE inside a dialog), and its next hop.
+
+    The route set of an established dialog never changes (§12.2.1.2), so the ACK takes the
+    re-INVITE's own Route headers rather than the 2xx's Record-Route (which a re-INVITE's
+    2xx need not carry); its Request-URI is the remote target as refreshed by the 2xx's
+    Contact (§12.2, §13.2.2.4); same CSeq number, method ACK, a new branch (written by the
+    caller: the 2xx ACK is a transaction of its own).
+    """
+    routes = invite.headers.getall("Route")
+    route_set = invite.route
+    contacts = response.contact
+    target: Uri | None = contacts[0].uri if contacts and not contacts[0].is_wildcard else None
+    first = route_set[0].uri if route_set else None
+    if isinstance(first, SipUri) and not first.lr:
+        # A strict router holds the Request-URI; the remote target is the last Route.
+        ruri: Uri = invite.uri
+        if target is not None and routes:
+            routes = [*routes[:-1], f"<{target}>"]
+        hop_uri: Uri = invite.uri
+    else:
+        ruri = target if target is not None else invite.uri
+        hop_uri = first if first is not None else ruri
+    headers: list[tuple[str, str]] = [("Max-Forwards", "70")]
+    headers.extend(("Route", r) for r in routes)
+    headers.append(("From", invite.headers.get("From") or ""))
+    headers.append(("To", invite.headers.get("To") or ""))
+    headers.append(("Call-ID", invite.call_id or ""))
+    headers.append(("CSeq", f"{cseq} ACK"))
+    for name in ("Authorization", "Proxy-Authorization"):  # §13.2.2.4
+        headers.extend((name, v) for v in invite.headers.getall(name))
+    return Request("ACK", ruri, headers), next_hop(hop_uri, destination)
 
 
 class Endpoint:
@@ -338,6 +378,9 @@ class Endpoint:
         self.on_stray_response: Callable[[Response, Destination], object] | None = None
         #: Called when a 2xx to INVITE got no ACK within 64·T1 (§13.3.1.4).
         self.on_ack_timeout: AckTimeoutCallback | None = None
+        #: Allow and Supported of the default OPTIONS answer (§11.2; a UserAgent sets its own).
+        self.allow: tuple[str, ...] = ALLOWED_METHODS
+        self.supported: tuple[str, ...] = ()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -459,15 +502,20 @@ class Endpoint:
         destination: Destination,
         *,
         on_provisional: ProvisionalCallback | None = None,
+        on_late_final: ProvisionalCallback | None = None,
     ) -> Response:
         """Send ``msg`` through a client transaction and return its final response.
 
         Fills Max-Forwards (70) and the top Via (our sent-by, a fresh branch) when
         missing. A timeout or transport failure returns the transaction layer's 408
-        or 503 (§8.1.3.1). ``on_provisional`` is called with each 1xx.
+        or 503 (§8.1.3.1). ``on_provisional`` is called with each 1xx;
+        ``on_late_final`` with each final response the INVITE transaction passes up
+        after the first (RFC 6026 Accepted state: 2xx retransmissions and the 2xx of
+        other forks, which a UAC must ACK and then end with BYE, §13.2.2.4).
         """
         assert self._loop is not None, "endpoint not started"
         wait = _ClientWait(self._loop.create_future(), on_provisional)
+        wait.on_late_final = on_late_final
         await self._start(msg, destination, wait)
         return await wait.future
 
@@ -528,7 +576,10 @@ class Endpoint:
                 return
             invite = wait.request
             via_dest = wait.destination
-            ack, hop = build_in_dialog_request("ACK", invite, response, cseq.number, via_dest)
+            if invite.to is not None and invite.to.tag is not None:
+                ack, hop = _reinvite_ack(invite, response, cseq.number, via_dest)
+            else:
+                ack, hop = build_in_dialog_request("ACK", invite, response, cseq.number, via_dest)
             ack.headers.prepend("Via", self._via_for(hop))
             sent = _SentAck(ack, hop)
             self._sent_acks[ack_key] = sent
@@ -660,9 +711,9 @@ class Endpoint:
             sreq.respond_now(
                 200,
                 headers=[
-                    ("Allow", ", ".join(ALLOWED_METHODS)),
+                    ("Allow", ", ".join(self.allow)),
                     ("Accept", "application/sdp"),
-                    ("Supported", ""),
+                    ("Supported", ", ".join(self.supported)),
                     ("Server", self.user_agent),
                 ],
             )
@@ -804,6 +855,13 @@ class Endpoint:
         wait = self._clients.get(key)
         if self.auto_ack and key.method == "INVITE" and self._is_invite_2xx(response):
             self._ack_2xx(response, wait)
+        if wait is not None and wait.future.done() and response.status_code >= 200:
+            if wait.on_late_final is not None:
+                try:
+                    wait.on_late_final(response)
+                except Exception:
+                    log.exception("on_late_final callback failed")
+            return
         if wait is None or wait.future.done():
             return
         if wait.queue is not None:

@@ -15,6 +15,9 @@ carries the bound one). What it does:
   and ``Contact: <ours>;expires=0`` and stops the refresh.
 * :meth:`UserAgent.message`: a pager-mode MESSAGE (RFC 3428), ``text/plain`` by default.
 * :meth:`UserAgent.options`: an out-of-dialog OPTIONS (§11).
+* :meth:`UserAgent.publish`: event state publication (RFC 3903), refreshed with
+  SIP-If-Match; see :mod:`sipwright.aio.publish` (also the compositor side,
+  :class:`~sipwright.aio.publish.PublicationServer`).
 
 Each request goes through :meth:`sipwright.auth.DigestClient.retry` when a 401/407 comes
 back and credentials were given: same Call-ID, CSeq + 1, a new branch (§22.2). The
@@ -40,11 +43,31 @@ CANCEL makes the endpoint send 487 and the call FAILED; no answer within
 set, CSeq + 1, tags); a BYE received is matched through the :class:`DialogLayer` (481
 for an unknown dialog) and ends the call (``await call.ended()``).
 
-Not yet: re-INVITE (hold, session refresh) and other in-dialog requests (UPDATE, INFO,
-REFER, SUBSCRIBE/NOTIFY get 501 inside a dialog), PRACK / 100rel, offerless INVITEs
-(offer in the 2xx, answer in the ACK), SDP negotiation (the application passes offer and
-answer bytes), forking (only the first dialog becomes the call), session timers, BYE on a
-2xx never ACKed, PUBLISH. Out-of-dialog requests other than INVITE go to ``ua.on_request``
+Mid-call (docs/mid-call.md): ``call.reinvite()`` / ``hold()`` / ``resume()`` (§14, RFC 3264
+§8.4), ``update()`` (RFC 3311) and ``send_dtmf()`` (INFO, RFC 6086); offers received in a
+re-INVITE or UPDATE are answered with :mod:`sipwright.sdp` (or ``call.on_offer``), a 491
+is retried after ``ua.glare_delay`` (§14.1), DTMF INFOs feed ``call.dtmf()``.
+
+Events (RFC 6665, docs/events.md, :mod:`sipwright.aio.events`): :meth:`UserAgent.subscribe`
+(NOTIFYs in order, automatic refresh, ``unsubscribe()``) and ``ua.on_subscribe`` (the
+notifier: ``accept()`` / ``notify()`` / ``terminate()``); SUBSCRIBEs and the NOTIFYs of
+these subscriptions are routed to ``ua.events`` before the dialog path.
+
+Not yet: other in-dialog requests (REFER and its NOTIFYs are handled by the
+call, :meth:`Call.refer`, RFC 3515 blind transfer only; REFER outside a dialog gets
+``ua.on_request``), several subscriptions in one dialog, forked SUBSCRIBEs, offerless
+INVITEs (offer in the 2xx, answer in the ACK), SDP negotiation (the application passes
+offer and answer bytes), UPDATE / offers in PRACK bodies during the early dialog (RFC 3262
+§5, RFC 3311), session timers, BYE on a 2xx never ACKed.
+
+Reliable provisionals (RFC 3262) and forking (§13.2.2.4): see docs/reliable-and-forking.md.
+INVITEs carry ``Supported: 100rel`` and our ``Allow`` (``UserAgent(allow=..., supported=...)``,
+also used in 2xx to INVITE and the OPTIONS answer); a reliable 1xx is PRACKed in its early
+dialog, once per RSeq; ``IncomingCall.ringing(reliable=True)`` / ``progress()`` send them;
+an INVITE requiring an option tag we lack gets 420. Each forked 1xx makes its own early
+dialog (``OutgoingCall.early_dialogs``); a 2xx from a second fork is ACKed and BYEd.
+
+Out-of-dialog requests other than INVITE go to ``ua.on_request``
 or get the endpoint's default answers (OPTIONS 200, others 501); setting
 ``ua.endpoint.on_request`` replaces all of this. :meth:`UserAgent.close` stops refreshing
 but does not unregister (call :meth:`unregister` first) and does not hang up calls.
@@ -57,14 +80,15 @@ import contextlib
 import dataclasses
 import ipaddress
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from ..auth import DigestClient
-from ..dialog import Dialog, DialogId, DialogLayer
-from ..errors import SipError
+from ..dialog import Dialog, DialogId, DialogLayer, glare_retry_delay
+from ..errors import ParseError, SipError
 from ..ids import IdFactory
 from ..message import Request, Response
 from ..transaction import Destination, TimerConfig
@@ -80,8 +104,13 @@ from .call import (
 )
 from .calls import default_sdp_offer, next_hop
 from .endpoint import DEFAULT_USER_AGENT, Endpoint, RequestHandler, ServerRequest
+from .events import EventManager, IncomingSubscription, Subscription
+from .publish import Publication, start_publication
+from .refer import ReferHandler
 
 __all__ = [
+    "DEFAULT_ALLOW",
+    "DEFAULT_SUPPORTED",
     "MAX_AUTH_RETRIES",
     "Call",
     "CallFailed",
@@ -96,6 +125,25 @@ __all__ = [
 log = logging.getLogger("sipwright.ua")
 
 _DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
+
+#: What a UserAgent handles by default: its Allow (RFC 3261 §20.5).
+DEFAULT_ALLOW = (
+    "INVITE",
+    "ACK",
+    "CANCEL",
+    "BYE",
+    "OPTIONS",
+    "MESSAGE",
+    "PRACK",
+    "UPDATE",
+    "INFO",
+    "REFER",
+    "SUBSCRIBE",
+    "NOTIFY",
+)
+#: Option tags a UserAgent supports by default: its Supported (§20.37). ``100rel``:
+#: reliable provisional responses (RFC 3262).
+DEFAULT_SUPPORTED = ("100rel",)
 
 
 def refresh_delay(expires: float) -> float:
@@ -159,6 +207,10 @@ class UserAgent:
     REGISTER and, for other requests, the registered AOR or else ``sip:user@contact-host``.
     """
 
+    #: ``async (referral) -> bool`` deciding on a REFER received in any of our calls
+    #: when the call has no ``on_refer`` of its own (RFC 3515); None: accept.
+    on_refer: ReferHandler | None = None
+
     def __init__(
         self,
         contact: str,
@@ -170,6 +222,8 @@ class UserAgent:
         display_name: str | None = None,
         timers: TimerConfig | None = None,
         ids: IdFactory | None = None,
+        allow: tuple[str, ...] = DEFAULT_ALLOW,
+        supported: tuple[str, ...] = DEFAULT_SUPPORTED,
     ) -> None:
         uri = _sip_uri(contact, "contact")
         local = _destination(uri)
@@ -181,6 +235,13 @@ class UserAgent:
             [("UDP", local.host, uri.port or 0)], timers=timers, ids=ids, user_agent=user_agent
         )
         self.user_agent = user_agent
+        #: Methods we handle: the Allow of our INVITEs, 2xx to INVITE and OPTIONS
+        #: answers (§20.5). Option tags we support: their Supported (§20.37); without
+        #: ``100rel`` no reliable provisional is asked for or sent (RFC 3262).
+        self.allow = tuple(m.upper() for m in allow)
+        self.supported = tuple(supported)
+        self.endpoint.allow = self.allow
+        self.endpoint.supported = self.supported
         self.aor = aor
         self.display_name = display_name
         self._digest = (
@@ -201,7 +262,14 @@ class UserAgent:
         self.registration: Registration | None = None
         self._closed = False
         #: The dialogs of our calls (§12); in-dialog requests are matched here.
-        self.dialogs = DialogLayer(self.endpoint.ids)
+        #: Random source in [0, 1) for the waits of §14.1 (glare) and §14.2 (Retry-After).
+        self.rand: Callable[[], float] = random.random
+        #: ``glare_delay(call_id_owner)``: seconds to wait after a 491 before re-sending a
+        #: re-INVITE/UPDATE (§14.1: 2.1-4 s when we own the Call-ID, else 0-2 s).
+        self.glare_delay: Callable[[bool], float] = lambda owner: glare_retry_delay(
+            owner, self.rand
+        )
+        self.dialogs = DialogLayer(self.endpoint.ids, rand=lambda: self.rand())
         self._calls: dict[DialogId, Call] = {}
         self._incoming: asyncio.Queue[IncomingCall] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -211,6 +279,10 @@ class UserAgent:
         self.on_request: RequestHandler | None = None
         #: Seconds an incoming INVITE may wait for answer()/reject() before a 480.
         self.no_answer_timeout = 60.0
+        #: RFC 6665 subscriptions (both roles); see :mod:`sipwright.aio.events`.
+        self.events = EventManager(self)
+        #: ``on_subscribe(incoming)``: handles each new SUBSCRIBE (none set: 489 Bad Event).
+        self.on_subscribe: Callable[[IncomingSubscription], Awaitable[None]] | None = None
         self.endpoint.on_request = self._on_request
         self.endpoint.on_ack = self._on_ack
 
@@ -324,6 +396,25 @@ class UserAgent:
         request.headers.add("Accept", "application/sdp")
         _, response = await self.send(request, hop)
         return response
+
+    async def publish(
+        self,
+        target: str,
+        event: str,
+        body: bytes | str,
+        *,
+        content_type: str = "application/pidf+xml",
+        expires: int = 3600,
+    ) -> Publication:
+        """Publish ``event`` state ``body`` for ``target`` (RFC 3903); the :class:`Publication`.
+
+        Returns after the initial PUBLISH's 2xx (its SIP-ETag and Expires); refreshed
+        before it expires, ``modify(body)`` / ``remove()`` on the result. A non-2xx raises
+        :class:`~sipwright.aio.publish.PublishFailed`.
+        """
+        return await start_publication(
+            self, target, event, body, content_type=content_type, expires=expires
+        )
 
     # -- registration ----------------------------------------------------------------
 
@@ -451,6 +542,10 @@ class UserAgent:
 
         ``sdp``: the offer (default: :func:`~sipwright.aio.calls.default_sdp_offer` for our
         contact host). Await :meth:`OutgoingCall.answered` or use :meth:`OutgoingCall.cancel`.
+        The INVITE carries our :attr:`allow` and :attr:`supported` (§20.5, §20.37; with
+        ``100rel`` the callee may send reliable provisionals, RFC 3262), unless
+        ``headers`` has its own Allow / Supported (e.g. ``("Require", "100rel")``
+        insists on them, RFC 3262 §4).
         """
         request, hop = self._out_of_dialog("INVITE", target, contact=True)
         body = _body(sdp)
@@ -459,6 +554,10 @@ class UserAgent:
         request.set_body(body, "application/sdp")
         for name, value in headers:
             request.headers.add(name, value)
+        if request.headers.get("Allow") is None and self.allow:
+            request.headers.add("Allow", ", ".join(self.allow))
+        if request.headers.get("Supported") is None and self.supported:
+            request.headers.add("Supported", ", ".join(self.supported))
         request.headers.add("User-Agent", self.user_agent)
         call = OutgoingCall(self, request, hop)
         call._task = self._spawn(call._run())
@@ -476,6 +575,36 @@ class UserAgent:
         Raises :class:`CallFailed` (``status_code``, ``response``) on a non-2xx final.
         """
         return await self.dial(target, sdp=sdp, headers=headers).answered()
+
+    async def subscribe(
+        self,
+        target: str,
+        event: str,
+        *,
+        expires: int = 3600,
+        accept: tuple[str, ...] = (),
+        body: bytes | str | None = None,
+        content_type: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        refresh: bool = True,
+    ) -> Subscription:
+        """Subscribe to ``event`` (``"presence"``, ``"dialog;id=1"``) at ``target``
+        (RFC 6665 §4.1.2.1); return the :class:`~sipwright.aio.events.Subscription` after
+        the 2xx (401/407 answered with our credentials, a 423 retried once with its
+        Min-Expires). A non-2xx raises :class:`~sipwright.aio.events.SubscribeFailed`.
+        ``refresh=False``: no automatic refresh (§4.1.2.2); iterate the subscription for
+        its NOTIFYs.
+        """
+        return await self.events.subscribe(
+            target,
+            event,
+            expires=expires,
+            accept=accept,
+            body=body,
+            content_type=content_type,
+            headers=headers,
+            refresh=refresh,
+        )
 
     async def incoming(self) -> AsyncIterator[IncomingCall]:
         """Incoming calls, as they arrive (when :attr:`on_call` is not set)."""
@@ -502,6 +631,10 @@ class UserAgent:
 
     async def _on_request(self, sreq: ServerRequest) -> None:
         request = sreq.request
+        # RFC 6665: SUBSCRIBEs and the NOTIFYs of our own subscriptions go to the event
+        # manager first; other NOTIFYs (REFER's, in a call's dialog) go on below.
+        if request.method in ("SUBSCRIBE", "NOTIFY") and await self.events.handle(sreq):
+            return
         to = request.to
         if to is not None and to.tag is not None:
             await self._in_dialog(sreq)
@@ -540,6 +673,15 @@ class UserAgent:
         if not sreq.request.contact:
             await sreq.respond(400, "Missing Contact")  # §8.1.1.8
             return
+        try:
+            required = sreq.request.require
+        except ParseError as exc:
+            await sreq.respond(exc.status_code, exc.reason)
+            return
+        unsupported = [tag for tag in required if tag not in self.supported]
+        if unsupported:  # §8.2.2.3 (RFC 3262 §3 for 100rel)
+            await sreq.respond(420, headers=[("Unsupported", ", ".join(unsupported))])
+            return
         call = IncomingCall(self, sreq)
         handler = self.on_call
         if handler is not None:
@@ -574,7 +716,11 @@ class UserAgent:
             await call.reject(500)
 
     def _on_ack(self, request: Request, source: Destination) -> None:
+        """The ACK of a 2xx (to the first INVITE or a re-INVITE) for one of our calls."""
         dialog = self.dialogs.match_request(request)
         call = self._calls.get(dialog.id) if dialog is not None else None
+        if call is None:
+            return
         if isinstance(call, IncomingCall):
             call._on_ack()
+        call._on_session_ack(request)

@@ -4,7 +4,7 @@ Re-exports only. :class:`Dialog` (``dialog``) holds one dialog's state and build
 requests; :class:`DialogLayer` (``layer``) matches messages to dialogs and turns
 transaction events into :class:`DialogEvent` values; ``helpers`` has the CANCEL
 builder (§9.1), the glare and Retry-After waits (§14) and the UAS 2xx retransmitter
-(§13.3.1.4).
+(§13.3.1.4); ``reliable`` the RSeq/RAck rules of reliable provisionals (RFC 3262).
 """
 
 from .dialog import (
@@ -30,6 +30,17 @@ from .layer import (
     RejectRequest,
     Retransmitted2xx,
 )
+from .reliable import (
+    RAck,
+    ReliableProvisionals,
+    RSeqTracker,
+    build_prack,
+    is_reliable,
+    parse_rack,
+    parse_rseq,
+    requires_100rel,
+    wants_100rel,
+)
 
 __all__ = [
     "DEFAULT_SENT_BY",
@@ -48,10 +59,19 @@ __all__ = [
     "DialogState",
     "DialogTerminated",
     "OutOfDialogRequest",
+    "RAck",
+    "RSeqTracker",
     "RejectRequest",
+    "ReliableProvisionals",
     "Retransmitted2xx",
     "TwoXxRetransmitter",
     "build_cancel",
+    "build_prack",
     "glare_retry_delay",
+    "is_reliable",
+    "parse_rack",
+    "parse_rseq",
+    "requires_100rel",
     "retry_after",
+    "wants_100rel",
 ]
