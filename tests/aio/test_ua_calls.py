@@ -12,6 +12,7 @@ import asyncio
 import pytest
 
 from sipwright import Request, Response
+from sipwright.aio.endpoint import ServerRequest
 from sipwright.aio.ua import CallFailed, CallState, IncomingCall
 from sipwright.dialog import DialogState
 
@@ -214,5 +215,38 @@ def test_bye_for_unknown_dialog_gets_481() -> None:
             )
             _, response = await asyncio.wait_for(alice.send(bye, alice._next_hop(bob.contact)), 2.0)
             assert response.status_code == 481
+
+    run(main())
+
+
+def test_message_between_two_uas(wire: Wire) -> None:
+    """RFC 3428 pager mode: one MESSAGE transaction, no dialog, body delivered as sent."""
+
+    async def main() -> None:
+        async with two_uas() as (alice, bob):
+            got: list[Request] = []
+
+            async def on_request(sreq: ServerRequest) -> None:
+                got.append(sreq.request)
+                await sreq.respond(200)
+
+            bob.on_request = on_request
+            response = await alice.message(bob_uri(bob), "héllo bob")
+            assert response.status_code == 200
+            (req,) = got
+            assert req.body == "héllo bob".encode()
+            to_bob = wire.to(bob.contact.port)
+            to_alice = wire.to(alice.contact.port)
+            assert [label(m) for m in to_bob] == ["MESSAGE"]
+            assert [label(m) for m in to_alice] == ["200 MESSAGE"]
+            msg, ok = to_bob[0], to_alice[0]
+            assert cseq(msg) == cseq(ok) == (1, "MESSAGE")
+            assert msg.call_id == ok.call_id and branch(msg) == branch(ok)
+            assert msg.from_ is not None and ok.from_ is not None
+            assert msg.from_.tag and msg.from_.tag == ok.from_.tag
+            assert msg.to is not None and msg.to.tag is None
+            assert ok.to is not None and ok.to.tag  # §8.2.6.2
+            assert msg.content_type == "text/plain"
+            assert len(alice.dialogs) == 0 and len(bob.dialogs) == 0  # no dialog (§4)
 
     run(main())
