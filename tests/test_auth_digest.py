@@ -1,5 +1,7 @@
 """Digest calculation vectors: RFC 2617 §3.5, RFC 7616 §3.9.1, RFC 8760 (SHA-512-256).
 
+The RFC 7616 example also runs end to end through DigestClient and DigestServer.verify.
+
 Every expected value is either published in an RFC or recomputed here from the
 hashlib primitives with the RFC 7616 §3.4 formulas written out by hand.
 """
@@ -10,8 +12,19 @@ import hashlib
 
 import pytest
 
-from sipwright.auth import compute_response, ha1, ha2, normalize_algorithm, session_ha1
+from sipwright import Request, parse
+from sipwright.auth import (
+    DigestClient,
+    DigestServer,
+    compute_response,
+    ha1,
+    ha2,
+    normalize_algorithm,
+    session_ha1,
+)
 from sipwright.auth.digest import algorithm_strength, base_algorithm, is_sess
+from sipwright.auth.server import HA1Lookup, NonceState
+from sipwright.headers.auth import AuthHeader, parse_auth
 
 RFC7616 = {
     "username": "Mufasa",
@@ -190,3 +203,108 @@ def test_algorithm_names_and_order() -> None:
     assert ranks == sorted(ranks, reverse=True) and len(set(ranks)) == 3
     assert algorithm_strength("SHA-256-sess") == algorithm_strength("SHA-256")
     assert algorithm_strength("bogus") == -1
+
+
+# -- RFC 7616 §3.9.1 through DigestClient and DigestServer.verify ---------------------------
+#
+# The published example is HTTP (``GET /dir/index.html``), not SIP, so:
+# * the client side goes through ``DigestClient.answer(challenge, method, uri)``, the call
+#   ``DigestClient.retry`` makes with a request's method and Request-URI text: it takes
+#   plain strings, so no SIP request is needed, and the cnonce comes from
+#   ``cnonce_factory`` (fixed to the published one here);
+# * the server side goes through ``DigestServer.verify`` with the request parsed from an
+#   HTTP-shaped request line (the parser keeps the Request-URI text and parses it only on
+#   demand; ``verify`` compares the ``uri`` parameter to that text first, §22.4). The
+#   published nonce was not signed by our server, so the real server refuses it as
+#   ``invalid-nonce`` (asserted below); only for the published nonce does the subclass
+#   report it as valid. Everything else — uri match, algorithm, qop, opaque, HA1 lookup,
+#   the response comparison, nc bookkeeping — is the server's own code.
+
+RFC7616_OPAQUE = "FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"
+RFC7616_RESPONSES = [
+    ("MD5", "8ca523f5e9506fed4657c9700eebdbec"),
+    ("SHA-256", "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1"),
+]
+
+
+def _rfc7616_challenge(algorithm: str) -> AuthHeader:
+    v = RFC7616
+    return parse_auth(
+        f'Digest realm="{v["realm"]}", qop="auth", algorithm={algorithm}, '
+        f'nonce="{v["nonce"]}", opaque="{RFC7616_OPAQUE}"'
+    )
+
+
+class _PublishedNonceServer(DigestServer):
+    """Accepts the RFC's (foreign) nonce as valid; any other nonce is checked as usual."""
+
+    def check_nonce(self, nonce: str, now: float, context: str = "") -> NonceState:
+        if nonce == RFC7616["nonce"]:
+            return "valid"
+        return super().check_nonce(nonce, now, context)
+
+
+def _rfc7616_request(authorization: str) -> Request:
+    v = RFC7616
+    msg = parse(
+        f"{v['method']} {v['uri']} SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKrfc7616\r\n"
+        "Max-Forwards: 70\r\n"
+        "To: <sip:Mufasa@example.org>\r\n"
+        "From: <sip:Mufasa@example.org>;tag=f1\r\n"
+        "Call-ID: rfc7616\r\n"
+        f"CSeq: 1 {v['method']}\r\n"
+        f"Authorization: {authorization}\r\n"
+        "Content-Length: 0\r\n\r\n".encode()
+    )
+    assert isinstance(msg, Request)
+    return msg
+
+
+def _rfc7616_store(password: str) -> HA1Lookup:
+    def lookup(username: str, realm: str, algorithm: str) -> str | None:
+        if username != RFC7616["username"]:
+            return None
+        return ha1(username, realm, password, algorithm)
+
+    return lookup
+
+
+@pytest.mark.parametrize(("algorithm", "expected"), RFC7616_RESPONSES)
+def test_rfc7616_example_through_digest_client(algorithm: str, expected: str) -> None:
+    v = RFC7616
+    client = DigestClient.for_user(v["username"], v["password"], cnonce_factory=lambda: v["cnonce"])
+    creds = client.answer(_rfc7616_challenge(algorithm), v["method"], v["uri"])
+    assert creds is not None
+    assert creds.response == expected
+    assert (creds.username, creds.realm, creds.uri) == (v["username"], v["realm"], v["uri"])
+    assert (creds.nonce, creds.cnonce, creds.nc) == (v["nonce"], v["cnonce"], v["nc"])
+    assert creds.qop == "auth" and creds.opaque == RFC7616_OPAQUE
+    assert creds.algorithm == algorithm
+
+
+@pytest.mark.parametrize(("algorithm", "expected"), RFC7616_RESPONSES)
+def test_rfc7616_example_accepted_by_digest_server(algorithm: str, expected: str) -> None:
+    v = RFC7616
+    client = DigestClient.for_user(v["username"], v["password"], cnonce_factory=lambda: v["cnonce"])
+    creds = client.answer(_rfc7616_challenge(algorithm), v["method"], v["uri"])
+    assert creds is not None and creds.response == expected
+    request = _rfc7616_request(str(creds))
+
+    def make(cls: type[DigestServer], password: str) -> DigestServer:
+        secret = b"rfc7616-test-secret-0123"
+        store = _rfc7616_store(password)
+        return cls(v["realm"], secret, store, algorithms=(algorithm,), opaque=RFC7616_OPAQUE)
+
+    server = make(_PublishedNonceServer, v["password"])
+    verdict = server.verify(request, now=0.0)
+    assert (verdict.accepted, verdict.reason, verdict.username) == (True, "ok", "Mufasa")
+    # The same nc again is a replay (RFC 7616 §3.4 nonce-count).
+    assert server.verify(request, now=0.0).reason == "replay"
+
+    # A wrong stored HA1 fails the same comparison: the acceptance above is not vacuous.
+    wrong = make(_PublishedNonceServer, "Circle Of Life")
+    assert wrong.verify(request, now=0.0).reason == "bad-response"
+    # The unmodified server does not take a nonce it did not sign.
+    real = make(DigestServer, v["password"])
+    assert real.verify(request, now=0.0).reason == "invalid-nonce"

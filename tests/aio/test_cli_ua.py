@@ -366,3 +366,86 @@ def test_host_names_are_usage_errors() -> None:
     result = invoke(["call", "sip:bob@127.0.0.1", "--bind", "localhost:0"])
     assert result.exit_code == 2
     assert "--bind" in result.output
+
+
+# -- register --registrar / --user, and --verbose ----------------------------------------------
+
+
+def register_once_at_registrar(*extra: str) -> tuple[Result, Registrar, int]:
+    """``register --once`` for an AOR on another host, sent to an in-process registrar
+    (an Endpoint challenging with DigestServer; user ``alice``, password ``secret``)."""
+    registrar = Registrar()
+
+    async def main_() -> tuple[Result, int]:
+        async with Endpoint([("UDP", "127.0.0.1", 0)], timers=TIMERS) as ep:
+            ep.on_request = registrar.handle
+            local = ep.local_address("UDP")
+            assert local is not None
+            args = ["register", "sip:carol@192.0.2.9:5070", "--once", "--timeout", "5",
+                    "--registrar", f"sip:127.0.0.1:{local.port}", "--user", "alice",
+                    *extra]  # fmt: skip
+            result = await asyncio.wait_for(asyncio.to_thread(invoke, args, "secret"), 20)
+            return result, local.port
+
+    result, port = run(main_())  # type: ignore[misc]
+    return result, registrar, port
+
+
+def test_register_once_at_a_registrar_other_than_the_aor_host() -> None:
+    result, registrar, port = register_once_at_registrar()
+    assert result.exit_code == 0, result.output
+    assert registrar.verdicts == ["missing", "ok"]
+    [request] = registrar.registered
+    # §10.2: Request-URI = the registrar; To = the AOR being registered.
+    assert request.uri_text == f"sip:127.0.0.1:{port}"
+    assert request.to is not None and str(request.to.uri) == "sip:carol@192.0.2.9:5070"
+    creds = request.authorization
+    assert len(creds) == 1 and creds[0].username == "alice"
+    assert creds[0].uri == f"sip:127.0.0.1:{port}"
+    out = result.output
+    assert f"--> REGISTER sip:127.0.0.1:{port}" in out
+    assert "REGISTER: 200 OK" in out
+    assert "Authorization:" not in out  # full messages only with --verbose
+
+
+def test_register_verbose_prints_full_messages() -> None:
+    result, registrar, port = register_once_at_registrar("--verbose")
+    assert result.exit_code == 0, result.output
+    assert registrar.verdicts == ["missing", "ok"]
+    out = result.output
+    assert out.count(f"\nREGISTER sip:127.0.0.1:{port} SIP/2.0\n") == 2  # both, in full
+    assert "\nSIP/2.0 401 Unauthorized\n" in out
+    assert "WWW-Authenticate: Digest " in out
+    assert 'Authorization: Digest username="alice"' in out
+    assert "\nSIP/2.0 200 OK\n" in out and "CSeq: 2 REGISTER\n" in out
+
+
+def test_call_verbose_prints_full_messages() -> None:
+    async def main_() -> Result:
+        async with UserAgent("sip:bob@127.0.0.1:0", timers=TIMERS) as bob:
+
+            async def answer(call: IncomingCall) -> None:
+                await call.answer(ANSWER)
+
+            bob.on_call = answer
+            uri = f"sip:bob@127.0.0.1:{bob.contact.port}"
+            return await invoke_in_thread(
+                ["call", uri, "--duration", "0", "--timeout", "5", "--verbose"]
+            )
+
+    result = run(main_())
+    assert isinstance(result, Result)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "\nINVITE sip:bob@127.0.0.1:" in out and "Content-Type: application/sdp" in out
+    assert "\nm=audio " in out  # the offer's body, and the answer's
+    assert "\nSIP/2.0 200 OK\n" in out and "CSeq: 1 INVITE\n" in out
+    assert "\nACK sip:" in out and "\nBYE sip:" in out and "CSeq: 2 BYE\n" in out
+
+
+def test_register_has_no_password_option() -> None:
+    # The password comes only from the environment or a hidden prompt, never argv.
+    result = invoke(["register", "sip:alice@127.0.0.1:5060", "--once", "--password", "x"])
+    assert result.exit_code == 2
+    assert "No such option" in result.output and "--password" in result.output
+    assert "Password for" not in result.output  # refused before any prompt

@@ -250,3 +250,62 @@ def test_message_between_two_uas(wire: Wire) -> None:
             assert len(alice.dialogs) == 0 and len(bob.dialogs) == 0  # no dialog (§4)
 
     run(main())
+
+
+def test_in_dialog_requests_carry_route_set_from_two_record_routes(wire: Wire) -> None:
+    """Two Record-Routes in the INVITE (as two loose-routing proxies would add, the top
+    one nearest the callee): the callee's route set is them in order (§12.1.1), the
+    caller's reversed (§12.1.2). rr_alice/rr_bob point at the real peers, so each side's
+    first Route is the other UA and every in-dialog request still arrives."""
+
+    async def main() -> None:
+        async with two_uas() as (alice, bob):
+            b_port, a_port = bob.contact.port, alice.contact.port
+            assert b_port is not None and a_port is not None
+            rr_alice = f"<sip:127.0.0.1:{a_port};lr>"
+            rr_bob = f"<sip:127.0.0.1:{b_port};lr>"
+            answered: list[IncomingCall] = []
+
+            async def on_call(incoming: IncomingCall) -> None:
+                await incoming.answer(ANSWER)
+                answered.append(incoming)
+
+            bob.on_call = on_call
+            record_routes = (("Record-Route", rr_alice), ("Record-Route", rr_bob))
+            call = await asyncio.wait_for(alice.call(bob_uri(bob), headers=record_routes), 3.0)
+            incoming = answered[0]
+            await asyncio.wait_for(incoming.confirmed(), 2.0)
+            # The caller's in-dialog request: a re-INVITE (and its ACK), Route reversed.
+            assert (await asyncio.wait_for(call.hold(), 3.0)).status_code == 200
+            # The callee's first request of its own: BYE, Route in Record-Route order.
+            assert (await asyncio.wait_for(incoming.bye(), 2.0)).status_code == 200
+            assert await asyncio.wait_for(call.ended(), 2.0) == "remote BYE"
+
+            to_bob = [m for m in wire.to(b_port) if isinstance(m, Request)]
+            assert [label(m) for m in to_bob] == ["INVITE", "ACK", "INVITE", "ACK"]
+            invite, ack, reinvite, reack = to_bob
+            assert invite.headers.getall("Route") == []
+            # The 2xx copies both Record-Routes in order (§12.1.1).
+            oks = [m for m in wire.to(a_port) if label(m) == "200 INVITE"]
+            assert len(oks) == 2  # the INVITE's and the re-INVITE's
+            ok = oks[0]
+            assert ok.headers.getall("Record-Route") == [rr_alice, rr_bob]
+            for request in (ack, reinvite, reack):
+                assert request.headers.getall("Route") == [rr_bob, rr_alice], label(request)
+            assert cseq(reinvite) == (cseq(invite)[0] + 1, "INVITE")
+
+            byes = [m for m in wire.to(a_port) if isinstance(m, Request)]
+            assert [label(m) for m in byes] == ["BYE"]
+            bye = byes[0]
+            assert bye.headers.getall("Route") == [rr_alice, rr_bob]
+            assert cseq(bye) == (1, "BYE")
+            assert invite.contact and str(bye.uri) == str(invite.contact[0].uri)
+            # Tags swapped: the callee's From tag is the To tag it gave the dialog, its To
+            # tag the caller's From tag.
+            assert ok.to is not None and bye.from_ is not None and bye.to is not None
+            assert invite.from_ is not None and reinvite.to is not None
+            assert bye.from_.tag is not None and bye.from_.tag == ok.to.tag == reinvite.to.tag
+            assert bye.to.tag == invite.from_.tag
+            assert bye.call_id == invite.call_id == reinvite.call_id
+
+    run(main())

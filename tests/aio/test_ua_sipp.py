@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import logging
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,7 @@ from sipwright import Request, Response
 from sipwright.aio.endpoint import Endpoint, ServerRequest
 from sipwright.aio.ua import CallFailed, CallState, IncomingCall, UserAgent
 from sipwright.auth import DigestServer, ha1
+from sipwright.parser import parse
 
 from .ua_wire import ANSWER, TIMERS, Wire, cseq, label
 
@@ -198,7 +200,12 @@ def test_invite_digest_challenge_from_sipp(tmp_path: Path, wire: Wire) -> None:
             bye = await asyncio.wait_for(call.bye(), 5)
         return port, bye.status_code, sipp, await sipp.wait()
 
-    port, bye, sipp, rc = run(main())  # type: ignore[misc]
+    received = Received()
+    logging.getLogger("sipwright.wire").addHandler(received)  # level set by ``wire``
+    try:
+        port, bye, sipp, rc = run(main())  # type: ignore[misc]
+    finally:
+        logging.getLogger("sipwright.wire").removeHandler(received)
     sipp.check(rc, 1)
     assert bye == 200
     sent = wire.to(port)
@@ -216,6 +223,44 @@ def test_invite_digest_challenge_from_sipp(tmp_path: Path, wire: Wire) -> None:
     assert first.via[0].branch != second.via[0].branch  # a new transaction (§22.2)
     assert first.from_ is not None and second.from_ is not None
     assert first.from_.tag == second.from_.tag
+    # The ACK of the 401 belongs to the first INVITE's client transaction (§17.1.1.3):
+    # same branch, and the To (tag) of the 401 it acknowledges.
+    unauthorized = received.response(401)
+    ok = received.response(200, "INVITE")
+    assert ack401.via[0].branch is not None
+    assert ack401.via[0].branch == first.via[0].branch
+    assert unauthorized.to is not None and ack401.to is not None
+    assert unauthorized.to.tag is not None and "SIPpTag01" in unauthorized.to.tag
+    assert ack401.to.tag == unauthorized.to.tag
+    # The ACK of the 2xx is a transaction of its own (§13.2.2.4): a new branch, and the
+    # To tag of the dialog the 200 established.
+    assert ack200.via[0].branch is not None
+    assert ack200.via[0].branch not in (second.via[0].branch, first.via[0].branch)
+    assert ok.to is not None and ack200.to is not None
+    assert ok.to.tag is not None and ack200.to.tag == ok.to.tag != unauthorized.to.tag
+
+
+class Received(logging.Handler):
+    """Every message the endpoint receives, parsed (the ``recv`` DEBUG record of the
+    ``sipwright.wire`` logger carries its full text); :class:`Wire` only keeps sends."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[Request | Response] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args
+        if record.levelno == logging.DEBUG and isinstance(args, tuple) and args[0] == "recv":
+            self.messages.append(parse(str(args[1]).encode()))
+
+    def response(self, status: int, method: str = "INVITE") -> Response:
+        found = [
+            m
+            for m in self.messages
+            if isinstance(m, Response) and m.status_code == status and cseq(m)[1] == method
+        ]
+        assert found, f"no {status} {method} received"
+        return found[0]
 
 
 def test_invite_digest_wrong_password_gets_sipp_403(tmp_path: Path) -> None:

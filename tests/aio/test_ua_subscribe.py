@@ -256,6 +256,26 @@ def test_notifier_terminates_then_481(wire: Wire) -> None:
     run(main())
 
 
+def test_terminate_while_refresh_notify_in_flight(wire: Wire) -> None:
+    """terminate() queued behind the NOTIFY that follows a refresh still sends its own
+    NOTIFY terminated (a regression: the in-flight NOTIFY used to close it silently)."""
+
+    async def main() -> None:
+        async with two_uas() as (alice, bob):
+            sub, incoming = await subscribed(alice, bob, refresh=False)
+            assert (await next_notify(sub)).state.value == "active"
+            await sub.refresh()
+            response = await incoming.terminate(reason="deactivated")
+            assert response is not None and response.status_code == 200
+            assert await asyncio.wait_for(sub.terminated(), 2.0) == "deactivated"
+            a_port, _ = ports(alice, bob)
+            notifies = requests(event_msgs(wire, a_port), "NOTIFY")
+            assert [sub_state(n)[0] for n in notifies][-1] == "terminated"
+            assert sub_state(notifies[-1])[2] == "deactivated"
+
+    run(main())
+
+
 def test_notify_before_the_2xx(wire: Wire) -> None:
     async def main() -> None:
         async with two_uas() as (alice, bob):

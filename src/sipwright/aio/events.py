@@ -598,10 +598,13 @@ class IncomingSubscription:
                 return None
             _sync_seq(dialog, request)
             ua.dialogs.receive_response(request, response)
-            if response.status_code in (408, 481):
+            gave_up = response.status_code in (408, 481)
+            if gave_up:
                 # §4.2.2: a NOTIFY that timed out or found no subscription ends it.
                 self.machine.terminate(self.machine.reason or "giveup")
-            if state.is_terminated or self.is_terminated:
+            # Only a NOTIFY that *said* terminated (or found the subscriber gone) closes the
+            # subscription: a terminate() waiting behind this NOTIFY must still send its own.
+            if state.is_terminated or gave_up:
                 self._finish()
             return response
 
