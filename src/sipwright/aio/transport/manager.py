@@ -309,6 +309,7 @@ class TransportManager:
         connect_timeout: float = 10.0,
         message_timeout: float = 30.0,
         udp_receive_buffer: int = 4 * 1024 * 1024,
+        reuse_port: bool = False,
     ) -> None:
         self.on_message = on_message
         self.limits = limits
@@ -316,6 +317,9 @@ class TransportManager:
         self.idle_timeout = idle_timeout
         self.message_timeout = message_timeout
         self.udp_receive_buffer = udp_receive_buffer
+        #: SO_REUSEPORT on UDP/TCP/TLS listeners: several worker processes share a port
+        #: and the kernel spreads datagrams and connections over them.
+        self.reuse_port = reuse_port
         self.client_ssl_context = client_ssl_context
         self.connect_timeout = connect_timeout
         #: Counters: ``messages_in.<T>``, ``messages_out.<T>``, ``parse_errors``,
@@ -360,7 +364,9 @@ class TransportManager:
         try:
             if name == "UDP":
                 _, proto = await loop.create_datagram_endpoint(
-                    lambda: _UdpEndpoint(self), local_addr=(bind_host, port)
+                    lambda: _UdpEndpoint(self),
+                    local_addr=(bind_host, port),
+                    reuse_port=self.reuse_port or None,
                 )
                 self._udp.append(proto)
                 bound = proto.local
@@ -377,6 +383,7 @@ class TransportManager:
                     port,
                     ssl=tls,
                     ssl_handshake_timeout=self.connect_timeout if tls is not None else None,
+                    reuse_port=self.reuse_port or None,
                 )
                 bhost, bport = _hostport(server.sockets[0].getsockname())
                 bound = Destination(bhost, bport, name)

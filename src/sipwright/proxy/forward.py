@@ -1,0 +1,164 @@
+"""Building the request a proxy forwards to one target (RFC 3261 §16.6), sans-I/O.
+
+:func:`forward_request` makes the copy of §16.6 step 1 (a copy of the header list —
+the header lines are immutable and shared — and the same body bytes, no re-parse) and
+applies steps 2–8 to it: Request-URI (step 2), Max-Forwards decremented or set to 70
+(step 3), Record-Route values on top (step 4; the shell decides one or two values, RFC
+5658), the target's Path values as Route (RFC 3327 §5.3: the registrar's Path becomes
+the route towards the UA), the strict-router rewrite of the next hop (step 7, §16.12),
+and our Via on top (step 8). Everything else — the next hop address, the transport —
+is the caller's: :func:`next_hop_uri` (the first Route, else the Request-URI: §16.6
+step 7) and :func:`destination_of` (an IP-literal URI to an address; the core never
+resolves names).
+
+Branches (step 8). Each branch id is ``z9hG4bKsw`` + a 16-hex-digit hash of what
+identifies the request as received + ``.`` + a unique part, so the same request coming
+back (§16.3 step 4) is recognisable by its hash. The hash covers the To and From tags,
+Call-ID, the Request-URI as received, the CSeq number, Proxy-Require and
+Proxy-Authorization, as §16.6 step 8 lists — but not the topmost Via, which the RFC also
+lists: a looping request always comes back with a different top Via (the previous hop's),
+so with it no loop could ever be detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from ..message import Request
+from ..transaction import Destination
+from ..uri import SipUri, Uri
+from .local import canonical_ip
+
+__all__ = [
+    "BRANCH_PREFIX",
+    "destination_of",
+    "forward_request",
+    "loop_hash",
+    "make_branch",
+    "next_hop_uri",
+    "record_route_value",
+    "stateless_branch",
+]
+
+#: The magic cookie (§8.1.1.7) and a marker of our branches.
+BRANCH_PREFIX = "z9hG4bKsw"
+_DEFAULT_PORTS = {"TLS": 5061, "WSS": 443, "WS": 80}
+
+
+def loop_hash(request: Request) -> str:
+    """The loop-detection hash of a received request (§16.6 step 8; see the module doc)."""
+    h = hashlib.blake2s(digest_size=8)
+    to = request.to
+    frm = request.from_
+    cseq = request.cseq
+    parts = (
+        (to.tag or "") if to is not None else "",
+        (frm.tag or "") if frm is not None else "",
+        request.call_id or "",
+        request.uri_text,
+        str(cseq.number) if cseq is not None else "",
+        ",".join(request.headers.getall_key("proxy-require")),
+        ",".join(request.headers.getall_key("proxy-authorization")),
+    )
+    h.update("\x00".join(parts).encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def make_branch(hash_: str, unique: str) -> str:
+    """``z9hG4bKsw<hash>.<unique>``; ``unique`` is made of token characters."""
+    return f"{BRANCH_PREFIX}{hash_}.{unique}"
+
+
+def stateless_branch(request: Request) -> str:
+    """A branch for a statelessly forwarded request (the ACK of a 2xx, §16.11).
+
+    Deterministic: the same received request always gets the same branch, derived from
+    its own top Via branch and the loop hash.
+    """
+    vias = request.via
+    incoming = (vias[0].branch or "") if vias else ""
+    lh = loop_hash(request)
+    tail = hashlib.blake2s(f"{incoming}\x00{lh}".encode(), digest_size=8).hexdigest()
+    return make_branch(lh, tail)
+
+
+def record_route_value(host: str, port: int, transport: str) -> str:
+    """Our Record-Route value for one interface: ``<sip:host:port;transport=x;lr>``.
+
+    Always loose routing (``lr``, §16.6 step 4, §19.1.1); the transport parameter is
+    left out for UDP. An IPv6 address gets brackets.
+    """
+    h = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    t = transport.upper()
+    param = "" if t == "UDP" else f";transport={t.lower()}"
+    return f"<sip:{h}:{port}{param};lr>"
+
+
+def next_hop_uri(request: Request) -> Uri:
+    """Where a request goes next: its first Route, else its Request-URI (§16.6 step 7)."""
+    routes = request.route
+    if routes:
+        return routes[0].uri
+    return request.uri
+
+
+def destination_of(uri: Uri, default_transport: str = "UDP") -> Destination | None:
+    """The address of an IP-literal SIP URI (§19.1.2 default ports), else None.
+
+    The transport is the URI's ``transport`` parameter, else TLS for ``sips``, else
+    ``default_transport``. None for host names (no DNS here, RFC 3263 is the shell's)
+    and for non-SIP URIs.
+    """
+    if not isinstance(uri, SipUri):
+        return None
+    maddr = uri.maddr
+    host = maddr if maddr is not None else uri.bare_host
+    ip = canonical_ip(host)
+    if ip is None:
+        return None
+    transport = (uri.transport or ("TLS" if uri.scheme == "sips" else default_transport)).upper()
+    port = uri.port or _DEFAULT_PORTS.get(transport, 5060)
+    return Destination(ip, port, transport)
+
+
+def forward_request(
+    request: Request,
+    *,
+    via: str,
+    target: Uri | None = None,
+    record_route: Sequence[str] = (),
+    path: Sequence[str] = (),
+) -> Request:
+    """The request to send to one target (§16.6 steps 1–8); ``request`` is unchanged.
+
+    ``target`` replaces the Request-URI (None keeps it: in-dialog requests, foreign
+    domains). ``record_route``: values to add, the first one ending on top. ``path``:
+    the binding's Path values, added as Route in order (RFC 3327 §5.3). ``via``: our
+    complete Via value with its branch. A ParseError from a bad Max-Forwards or Route
+    propagates (validation reads both first).
+    """
+    headers = request.headers.copy()
+    mf = request.max_forwards
+    if mf is None:
+        headers.add("Max-Forwards", "70")
+    else:
+        headers.replace_first_value("Max-Forwards", str(max(mf - 1, 0)))
+    for value in reversed(record_route):
+        headers.prepend("Record-Route", value)
+    for value in reversed(path):
+        headers.prepend("Route", value)
+    fwd = Request(request.method, target if target is not None else request.uri, headers)
+    fwd._body = request.body  # shared bytes: the body is never edited by a proxy
+    routes = fwd.route if (path or "route" in headers) else []
+    if routes:
+        first = routes[0].uri
+        if isinstance(first, SipUri) and not first.lr:
+            # §16.6 step 7 / §16.12: a strict router takes the Request-URI; the old one
+            # becomes the last Route value.
+            old = fwd.uri_text
+            headers.pop_first_value("Route")
+            headers.add("Route", f"<{old}>")
+            fwd.uri = first
+    headers.prepend("Via", via)
+    return fwd
