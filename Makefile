@@ -18,10 +18,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
-# Until `sipwright serve` exists, the most useful command: lint the seed messages.
-# (One seed is wrong on purpose, so lint exits 1; that is the expected verdict.)
+# The proxy and registrar on loopback, in the foreground (Ctrl-C stops it gracefully):
+# SIP on udp/tcp 127.0.0.1:5060, metrics on http://127.0.0.1:8080/metrics, the SQLite
+# store under ./var/. Add users with `.venv/bin/sipwright user add NAME --domain D`.
 run: $(VENV)/.installed
-	-$(BIN)/sipwright lint $(SHARED)/seeds/examples/*.sip
+	mkdir -p var
+	$(BIN)/sipwright serve --db var/sipwright.db
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

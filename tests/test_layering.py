@@ -18,7 +18,7 @@ import pytest
 from peers import REPO_DIR
 
 PACKAGE = REPO_DIR / "src" / "sipwright"
-CLI_MODULES = {"cli.py", "__main__.py", "aio/cli_commands.py", "aio/cli_ua.py"}
+CLI_MODULES = {"cli.py", "__main__.py", "aio/cli_commands.py", "aio/cli_ua.py", "aio/cli_serve.py"}
 #: The I/O shell: the asyncio endpoint/UA layer and the server (sqlite3, sockets).
 IO_SHELL = ("aio/", "server/")
 SHELL_MODULES = ("sipwright.aio", "sipwright.server")

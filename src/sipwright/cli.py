@@ -18,6 +18,7 @@ from rich.markup import escape
 
 from ._version import __version__
 from .aio.cli_commands import register_commands
+from .aio.cli_serve import register_serve_commands
 from .aio.cli_ua import register_ua_commands
 from .validate import Finding, Report, validate, validate_stream
 
@@ -124,3 +125,5 @@ def lint(files: tuple[str, ...], as_json: bool, stream: bool) -> None:
 register_commands(main)
 # register, call, message: the UserAgent commands (aio/cli_ua.py).
 register_ua_commands(main)
+# serve, user: the server (aio/cli_serve.py).
+register_serve_commands(main)
