@@ -356,6 +356,12 @@ class StreamParser:
         """The framing error that ended this stream, if any."""
         return self._failed
 
+    @property
+    def unparsed(self) -> bytes:
+        """The bytes not yet framed into a message. After a framing error they start with
+        the faulty message, enough for the transport to answer it before closing (§18.3)."""
+        return bytes(self._buf)
+
     def feed(self, data: bytes) -> list[Request | Response | KeepAlive]:
         """Add bytes; return every message completed by them, in order.
 

@@ -125,13 +125,16 @@ def test_tcp_framing_error_closes_only_that_connection() -> None:
     run(main())
 
 
-def test_tcp_oversized_message_closes_connection() -> None:
+def test_tcp_oversized_message_answered_513_then_closed() -> None:
     async def main() -> None:
         async with Collector(limits=ParseLimits(max_message_size=2000)) as c:
             local = await c.manager.listen("TCP", "127.0.0.1", 0)
             reader, writer = await _open(local.port)
             writer.write(options(extra="X-Pad: " + "a" * 3000 + "\r\n"))
-            assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+            # §21.5.14 answer on the stream, then EOF: the stream cannot be resynchronised.
+            answer = await asyncio.wait_for(reader.read(), TIMEOUT)
+            assert answer.startswith(b"SIP/2.0 513 "), answer[:100]
+            assert answer.endswith(b"\r\n\r\n") and b"X-Pad" not in answer
             assert c.queue.empty()
             writer.close()
 

@@ -7,8 +7,8 @@ REGISTERs reach the registrar. Every message gets one extra top Via naming our s
 (with ``rport``) so the answer comes back to us rather than to the torture's own hosts;
 the torture's own Via values follow it unchanged.
 
-Known gaps outside the server's own code are ``xfail(strict=True)`` with the reason, so
-they turn into failures (to remove the mark) once fixed.
+Requests that fail to parse are answered by the transport (``reject_malformed``), with
+the top Via copied as written when it is the faulty one.
 """
 
 from __future__ import annotations
@@ -25,10 +25,6 @@ from .serve_proc import ServeProcess
 
 TORTURE = shared_dir() / "torture"
 
-_MALFORMED_DROP = (
-    "transport (aio/transport/wire.py reject_malformed): an unparseable request is dropped "
-    "instead of answered"
-)
 #: file -> acceptable final status codes.
 EXPECTED: dict[str, tuple[int, ...]] = {
     "clerr.dat": (400,),
@@ -55,20 +51,13 @@ EXPECTED: dict[str, tuple[int, ...]] = {
     "regescrt.dat": (200,),
     "escnull.dat": (200,),
     "dblreq.dat": (200,),
-    # Known gaps, not in the server's own code (see the module docstring):
+    # Unparseable: answered by the transport layer before any server code runs.
     "badinv01.dat": (400,),
     "badvers.dat": (505,),
     "lwsstart.dat": (400,),
     "lwsruri.dat": (400,),
     "scalar02.dat": (400,),
     "multi01.dat": (400,),
-}
-KNOWN_GAPS: dict[str, str] = {
-    "badinv01.dat": _MALFORMED_DROP
-    + " (response_target parses every Via of the copy, and the torture Via is the bad one)",
-    "badvers.dat": _MALFORMED_DROP + " (its request-line pattern only knows SIP/2.0: no 505)",
-    "lwsstart.dat": _MALFORMED_DROP + " (its request-line pattern wants single spaces)",
-    "lwsruri.dat": _MALFORMED_DROP + " (its request-line pattern wants no space in the URI)",
 }
 
 
@@ -126,19 +115,10 @@ def options_still_answered(server: ServeProcess, tag: str) -> None:
     assert exchange(server, msg, f"alive-{tag}") == "SIP/2.0 200 OK"
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[n]))
-        if n in KNOWN_GAPS
-        else n
-        for n in EXPECTED
-    ],
-)
+@pytest.mark.parametrize("name", list(EXPECTED))
 def test_torture_request_gets_the_rfc_answer(server: ServeProcess, name: str) -> None:
     assert name in ROWS, f"{name} is not in INDEX.tsv"
-    wait = 0.3 if name in KNOWN_GAPS else 2.0  # loopback answers take milliseconds
-    status_line = exchange(server, (TORTURE / name).read_bytes(), name.replace("/", "-"), wait)
+    status_line = exchange(server, (TORTURE / name).read_bytes(), name.replace("/", "-"), 2.0)
     assert status_line is not None, f"{name}: no final answer"
     code = int(status_line.split(" ", 2)[1])
     assert code in EXPECTED[name], f"{name}: {status_line}"
@@ -167,3 +147,49 @@ def test_every_request_leaves_the_server_answering(server: ServeProcess) -> None
     options_still_answered(server, "after-all")
     assert server.proc.poll() is None
     assert not any("Traceback" in line or "level=error" in line for line in server.lines)
+
+
+def tcp_exchange(server: ServeProcess, data: bytes, timeout: float = 3.0) -> bytes:
+    """Send ``data`` on a fresh TCP connection; everything the server writes before closing."""
+    with socket.create_connection(("127.0.0.1", server.sip_port), timeout=timeout) as sock:
+        sock.sendall(data)
+        received = b""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(65535)
+            except TimeoutError:
+                break
+            if not chunk:
+                break  # the server closed the stream
+            received += chunk
+        return received
+
+
+def _tcp_request(extra: str, body: bytes = b"") -> bytes:
+    return (
+        "OPTIONS sip:example.com SIP/2.0\r\n"
+        "Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-tcp-frame\r\n"
+        "Max-Forwards: 70\r\nTo: <sip:example.com>\r\nFrom: <sip:t@example.com>;tag=f\r\n"
+        f"Call-ID: tcp-frame\r\nCSeq: 1 OPTIONS\r\n{extra}\r\n"
+    ).encode() + body
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        # §21.5.14: a message larger than the server accepts (its limit is 65 535 bytes).
+        ("Content-Length: 200000\r\n", b"513"),
+        # §18.3: Content-Length is mandatory on a stream transport.
+        ("", b"400"),
+    ],
+    ids=["oversized-513", "no-content-length-400"],
+)
+def test_stream_framing_error_answered_then_closed(
+    server: ServeProcess, extra: str, status: bytes
+) -> None:
+    answer = tcp_exchange(server, _tcp_request(extra))
+    assert answer.startswith(b"SIP/2.0 " + status + b" "), answer[:200]
+    assert b"Call-ID: tcp-frame" in answer and b"z9hG4bK-tcp-frame" in answer
+    options_still_answered(server, f"after-{status.decode()}")

@@ -139,6 +139,14 @@ class _StreamConnection(asyncio.Protocol, _Connection):
 
     def _framing_error(self, exc: ParseError) -> None:
         self._manager._count("parse_errors")
+        # Answer the faulty request (400, or 513 for an oversized one, RFC 3261 §21.5.14)
+        # before closing: a stream cannot be re-synchronised after a framing error (§18.3),
+        # but the client should learn why instead of seeing a bare close.
+        rejection = reject_malformed(self._parser.unparsed, exc, self.remote)
+        if rejection is not None:
+            with contextlib.suppress(TransportError):
+                self._write(rejection.data)
+                self._manager._count("rejected")
         logger.debug(
             "framing error on %s connection %d from %s:%d: %s; closing",
             self.transport,

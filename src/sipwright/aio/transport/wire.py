@@ -37,7 +37,10 @@ UDP_SIZE_THRESHOLD = 1300
 MAX_DATAGRAM = 65507
 
 # request-line = Method SP Request-URI SP SIP-Version (§25.1); loose on the URI.
-_REQUEST_LINE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) [^ ]+ SIP/2\.0")
+#: A request line read leniently, only to decide whether to answer a request that did not
+#: parse: extra spaces (RFC 4475 §3.1.2.9 lwsstart), spaces inside the Request-URI
+#: (§3.1.2.8 lwsruri) and any SIP version (§3.1.2.16 badvers gets its 505) still qualify.
+_REQUEST_LINE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+)[ \t]+\S.*?[ \t]+SIP/[0-9]+\.[0-9]+", re.I)
 _CALL_ID = re.compile(rb"\r\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
 _REASON_OK = re.compile(r"[^\x20-\x7e]")
 
@@ -138,17 +141,20 @@ def reject_malformed(data: bytes, error: ParseError, source: Destination) -> Rej
     try:
         top = parse_via(copied["via"][0].split(",", 1)[0].strip(" \t"))
     except ParseError:
-        return None
-    # §18.2.1 / RFC 3581 §4 on the copy of the top Via, as stamp_received does.
-    source_ip = ip_of(source.host)
-    wants_rport = top.has_rport and top.rport is None
-    stamped = top
-    if wants_rport or ip_of(top.host) != source_ip or source_ip is None:
-        stamped = stamped.with_param("received", str(source_ip or source.host))
-    if wants_rport:
-        stamped = stamped.with_param("rport", str(source.port))
-    first_rest = copied["via"][0].split(",", 1)
-    copied["via"][0] = str(stamped) + ("," + first_rest[1] if len(first_rest) > 1 else "")
+        # The top Via itself is the fault (RFC 4475 badinv01, badvers): copy it as
+        # written and answer the source address, the one route back we know.
+        top = None
+    if top is not None:
+        # §18.2.1 / RFC 3581 §4 on the copy of the top Via, as stamp_received does.
+        source_ip = ip_of(source.host)
+        wants_rport = top.has_rport and top.rport is None
+        stamped = top
+        if wants_rport or ip_of(top.host) != source_ip or source_ip is None:
+            stamped = stamped.with_param("received", str(source_ip or source.host))
+        if wants_rport:
+            stamped = stamped.with_param("rport", str(source.port))
+        first_rest = copied["via"][0].split(",", 1)
+        copied["via"][0] = str(stamped) + ("," + first_rest[1] if len(first_rest) > 1 else "")
     if copied["to"] and ";tag=" not in copied["to"][0].lower().replace(" ", ""):
         copied["to"][0] += f";tag={new_tag()}"
     status = error.status_code if 400 <= error.status_code <= 699 else 400
@@ -156,9 +162,14 @@ def reject_malformed(data: bytes, error: ParseError, source: Destination) -> Rej
     headers = [(names[k], v) for k in ("via", "from", "to", "call-id", "cseq") for v in copied[k]]
     try:
         response = Response(status, reason, headers)
-        target = response_target(response)
-    except (BuildError, ParseError):
+    except BuildError:
         return None
+    if top is None:
+        return Rejection(response, source)
+    try:
+        target = response_target(response)
+    except ParseError:
+        return Rejection(response, source)
     if target.needs_resolution or source.transport != "UDP":
         # A name to resolve (the core never resolves), or a connection to answer on.
         dest = source
