@@ -163,13 +163,27 @@ class Headers:
         self._raws = [r[2] for r in rows]
         self.typed.clear()
 
+    def _changed(self, key: str) -> None:
+        """Forget the typed values that depend on header ``key``.
+
+        Each typed value is cached under the key of the one header it is parsed
+        from (``"via"``, ``"to"``...), so an edit only drops that entry: a proxy
+        that adds a Via keeps the From, To and CSeq it already parsed. The SDP view
+        also depends on Content-Type.
+        """
+        typed = self.typed
+        if typed:
+            typed.pop(key, None)
+            if key == "content-type":
+                typed.pop("sdp", None)
+
     def add(self, name: str, value: str) -> None:
         """Append a header line."""
         key, parts = _new_field(name, value)
         self._keys.append(key)
         self._parts.append(parts)
         self._raws.append(None)
-        self.typed.clear()
+        self._changed(key)
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a line above the first line of the same header, else at the top.
@@ -182,11 +196,22 @@ class Headers:
         self._keys.insert(pos, key)
         self._parts.insert(pos, parts)
         self._raws.insert(pos, None)
-        self.typed.clear()
+        self._changed(key)
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of ``name`` by one line, kept where the first one was."""
         key, parts = _new_field(name, value)
+        keys = self._keys
+        count = keys.count(key)
+        if count == 1:  # the usual case: edit the one line in place
+            i = keys.index(key)
+            self._parts[i] = parts
+            self._raws[i] = None
+            self._changed(key)
+            return
+        if count == 0:
+            self.add(name, value)
+            return
         out: list[tuple[str, _Parts, str | None]] = []
         placed = False
         for row in self._rows():
@@ -196,13 +221,13 @@ class Headers:
                     placed = True
             else:
                 out.append(row)
-        if not placed:
-            out.append((key, parts, None))
         self._set_rows(out)
 
     def remove(self, name: str) -> int:
         """Remove every line of ``name``; returns how many were removed."""
         key = header_key(name)
+        if key not in self._keys:
+            return 0
         before = len(self._keys)
         self._set_rows([row for row in self._rows() if row[0] != key])
         return before - len(self._keys)
@@ -217,14 +242,16 @@ class Headers:
         if key not in self._keys:
             raise KeyError(name)
         i = self._keys.index(key)
+        old = self._parts[i][2]
         shown = self._parts[i][0].rstrip(_WS)
-        rest = split_commas(self._parts[i][2])[1:] if key in LIST_HEADERS else []
-        rows = self._rows()
-        new: list[tuple[str, _Parts, str | None]] = [(key, (shown, ":", value), None)]
+        rest = split_commas(old)[1:] if "," in old and key in LIST_HEADERS else []
+        self._parts[i] = (shown, ":", value)
+        self._raws[i] = None
         if rest:
-            new.append((key, (shown, ":", ", ".join(rest)), None))
-        rows[i : i + 1] = new
-        self._set_rows(rows)
+            self._keys.insert(i + 1, key)
+            self._parts.insert(i + 1, (shown, ":", ", ".join(rest)))
+            self._raws.insert(i + 1, None)
+        self._changed(key)
 
     def pop_first_value(self, name: str) -> str:
         """Remove and return the first value of a header (a proxy popping a Route or Via)."""
@@ -233,13 +260,16 @@ class Headers:
             raise KeyError(name)
         i = self._keys.index(key)
         shown, _, value = self._parts[i]
-        values = split_commas(value) if key in LIST_HEADERS else [value.strip(_WS)]
-        rows = self._rows()
-        if len(values) > 1:
-            rows[i] = (key, (shown.rstrip(_WS), ":", ", ".join(values[1:])), None)
+        if "," in value and key in LIST_HEADERS:
+            values = split_commas(value)
         else:
-            del rows[i]
-        self._set_rows(rows)
+            values = [value.strip(_WS)]
+        if len(values) > 1:
+            self._parts[i] = (shown.rstrip(_WS), ":", ", ".join(values[1:]))
+            self._raws[i] = None
+        else:
+            del self._keys[i], self._parts[i], self._raws[i]
+        self._changed(key)
         return values[0]
 
     def copy(self) -> Headers:

@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -153,6 +154,32 @@ ALLOW = (
 _DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 SERVER_HEADER = f"sipwright/{__version__}"
 
+#: Allocations between young-generation collections while a proxy runs (CPython's
+#: default is 700). Measured in-process on a full INVITE/ACK/BYE call load: with the
+#: default, the collector took about a third of the CPU, because every young
+#: collection also walks the messages and transactions held for Timers J and K.
+GC_GEN0_THRESHOLD = 50_000
+_gc_users = 0
+_gc_saved: tuple[int, int, int] | None = None
+
+
+def _gc_acquire() -> None:
+    """Raise the collector's gen-0 threshold while at least one proxy runs."""
+    global _gc_users, _gc_saved
+    if _gc_users == 0:
+        _gc_saved = gc.get_threshold()
+        _, gen1, gen2 = _gc_saved
+        gc.set_threshold(max(GC_GEN0_THRESHOLD, _gc_saved[0]), gen1, gen2)
+    _gc_users += 1
+
+
+def _gc_release() -> None:
+    global _gc_users, _gc_saved
+    _gc_users -= 1
+    if _gc_users == 0 and _gc_saved is not None:
+        gc.set_threshold(*_gc_saved)
+        _gc_saved = None
+
 
 @dataclass(slots=True)
 class ProxyStats:
@@ -213,6 +240,7 @@ class ProxyServer:
         ids: IdFactory | None = None,
         clock: Callable[[], float] = time.time,
         reuse_port: bool = False,
+        tune_gc: bool = True,
     ) -> None:
         self._listen_specs = list(listen)
         self.identity = LocalIdentity(domains)
@@ -232,6 +260,10 @@ class ProxyServer:
         #: Wall clock for the location service (bindings expire in wall-clock time).
         self.clock = clock
         self.reuse_port = reuse_port
+        #: Raise the garbage collector's gen-0 threshold from start() to close() (see
+        #: GC_GEN0_THRESHOLD): process-wide, restored when the last proxy closes.
+        self.tune_gc = tune_gc
+        self._gc_tuned = False
         self.layer = TransactionLayer(timers, ids=self.ids)
         self.stats = ProxyStats()
         self._tm: TransportManager | None = None
@@ -283,6 +315,9 @@ class ProxyServer:
         except BaseException:
             await self._tm.close()
             raise
+        if self.tune_gc and not self._gc_tuned:
+            self._gc_tuned = True
+            _gc_acquire()
 
     async def close(self, *, drain: float = 5.0) -> None:
         """Stop taking new requests, let the calls and transactions in flight finish
@@ -312,6 +347,9 @@ class ProxyServer:
                 await task
         if self._tm is not None:
             await self._tm.close()
+        if self._gc_tuned:
+            self._gc_tuned = False
+            _gc_release()
 
     async def __aenter__(self) -> ProxyServer:
         await self.start()

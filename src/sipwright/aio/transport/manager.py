@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 TRANSPORTS = ("UDP", "TCP", "TLS", "WS", "WSS")
 STREAM_TRANSPORTS = frozenset({"TCP", "TLS", "WS", "WSS"})
 _SIP_SUBPROTOCOL = Subprotocol("sip")  # RFC 7118 §4.1
+#: The ``messages_in.<T>`` counter names, built once rather than per message.
+_IN_KEYS = {t: f"messages_in.{t}" for t in TRANSPORTS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,7 +529,7 @@ class TransportManager:
             except ParseError as exc:
                 self._malformed(data if data is not None else bytes(msg), exc, source, conn, udp)
                 return
-        self._count(f"messages_in.{source.transport}")
+        self._count(_IN_KEYS.get(source.transport) or f"messages_in.{source.transport}")
         cid = conn.cid if conn is not None else None
         if logger.isEnabledFor(logging.DEBUG):
             what = msg.method if isinstance(msg, Request) else str(msg.status_code)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..._netaddr import ip_of
 from ...errors import ParseError
@@ -66,8 +67,13 @@ def needs_stream(data: bytes, dest: Destination, *, mtu: int | None = None) -> b
     return len(data) > limit
 
 
+@lru_cache(maxsize=4096)
 def normalize_host(host: str) -> str:
-    """A host as a lookup key: IP literals in canonical form, names lower-cased."""
+    """A host as a lookup key: IP literals in canonical form, names lower-cased.
+
+    Cached (bounded LRU): it runs on the source address of every datagram, and the
+    same few peers send most of them.
+    """
     ip = ip_of(host)
     return str(ip) if ip is not None else host.lower()
 
