@@ -575,6 +575,61 @@ def test_authenticate_hook_challenges_local_callers(wire: Wire) -> None:
     run(main())
 
 
+def test_local_caller_to_a_foreign_target_is_challenged_too(wire: Wire) -> None:
+    """No open relay: a From in our domain is challenged whatever the target's domain."""
+    challenge = 'Digest realm="example.com", nonce="n1", algorithm=MD5, qop="auth"'
+    seen: list[Request] = []
+
+    async def authenticate(request: Request) -> Response | None:
+        seen.append(request)
+        if request.headers.get("Proxy-Authorization") is None:
+            return request.make_response(
+                407, to_tag="p1", headers=[("Proxy-Authenticate", challenge)]
+            )
+        return None
+
+    async def main() -> None:
+        async with proxy(authenticate=authenticate) as px:
+            # Carol is on a foreign host (an IP literal): the proxy forwards to it as is.
+            carol = UserAgent("sip:carol@127.0.0.1:0", timers=TIMERS)
+            forger = UserAgent(
+                "sip:mallory@127.0.0.1:0",
+                timers=TIMERS,
+                outbound_proxy=outbound(px),
+                aor="sip:alice@example.com",
+            )
+            async with carol, forger:
+                got: list[Request] = []
+
+                async def on_request(sreq: ServerRequest) -> None:
+                    got.append(sreq.request)
+                    await sreq.respond(200)
+
+                carol.on_request = on_request
+                resp = await forger.message(f"sip:carol@127.0.0.1:{carol.contact.port}", "x")
+                assert resp.status_code == 407 and got == []
+                assert [r.method for r in seen] == ["MESSAGE"]
+                # A caller from a foreign domain is not ours to authenticate: relayed.
+                forger.aor = "sip:mallory@elsewhere.example"
+                resp = await forger.message(f"sip:carol@127.0.0.1:{carol.contact.port}", "y")
+                assert resp.status_code == 200 and [r.body for r in got] == [b"y"]
+
+    run(main())
+
+
+def test_close_does_not_wait_for_finished_transactions(wire: Wire) -> None:
+    """Graceful stop waits for work in flight, not for Timer J/K of answered requests."""
+
+    async def main() -> None:
+        async with proxy() as px, ua("bob", px) as bob:
+            await register(bob, px, "sip:bob@example.com")
+            assert px.layer.active > 0  # the REGISTER's server transaction waits out Timer J
+            # A 30 s drain returns at once: nothing is being proxied.
+            await asyncio.wait_for(px.close(drain=30.0), 2.0)
+
+    run(main())
+
+
 def test_stray_responses_are_forwarded_by_via_or_dropped(wire: Wire) -> None:
     async def main() -> None:
         async with proxy() as px, Endpoint([("UDP", "127.0.0.1", 0)], timers=TIMERS) as ep:

@@ -332,7 +332,10 @@ class ProxyServer:
         self._closing = True
         loop = asyncio.get_running_loop()
         end = loop.time() + drain
-        while (self._proxied or self.layer.active) and loop.time() < end:
+        # In flight = a request still being proxied or a hook (registrar, auth) still
+        # running. Transactions that already sent their final response only wait out
+        # Timer J/K/I (absorbing retransmissions): they need not hold the stop.
+        while (self._proxied or self._tasks) and loop.time() < end:
             await asyncio.sleep(0.02)
         self._closed = True
         if self._timer is not None:
@@ -585,11 +588,48 @@ class ProxyServer:
             return
         if method == "INVITE":
             self._respond(key, request, 100)
-        p = self._new_proxied(key, request, lh, local_in, event.source.host, retarget=False)
+        if self.authenticate is not None and self._needs_auth(request):
+            # A local user calling a foreign target is challenged too: otherwise anyone
+            # could relay through us by forging a From in our domain.
+            self._run_soon(
+                self._auth_then_forward(key, request, uri, lh, local_in, event.source.host)
+            )
+            return
+        self._forward_foreign(key, request, uri, lh, local_in, event.source.host)
+
+    def _forward_foreign(
+        self,
+        key: ServerKeyT,
+        request: Request,
+        uri: SipUri,
+        lh: str,
+        local_in: Destination,
+        source_host: str,
+    ) -> None:
+        """Forward to the Request-URI or the first Route (§16.5: the target is the URI)."""
+        p = self._new_proxied(key, request, lh, local_in, source_host, retarget=False)
         p.ctx = ResponseContext(
             request, [Target(uri)], timer_c=self.timer_c, cancel_wait=64 * self.layer.config.t1
         )
         self._begin(p)
+
+    async def _auth_then_forward(
+        self,
+        key: ServerKeyT,
+        request: Request,
+        uri: SipUri,
+        lh: str,
+        local_in: Destination,
+        source_host: str,
+    ) -> None:
+        assert self.authenticate is not None
+        challenge = await self.authenticate(request)
+        if challenge is not None:
+            self._send_response(key, self._tagged(challenge))
+            return
+        if self._closed:
+            return
+        self._forward_foreign(key, request, uri, lh, local_in, source_host)
 
     def _new_proxied(
         self,
