@@ -15,7 +15,9 @@ a stop at any point leaves nothing half-written.
 Worker processes (:func:`serve`): ``workers = N > 1`` forks N processes that each run
 the same :class:`Server` with ``SO_REUSEPORT`` on the SIP sockets; the kernel spreads
 sources over them by a hash of the 4-tuple, so every datagram from one UDP source
-(retransmissions included) reaches the worker holding its transaction. The responses to
+(retransmissions included) reaches the worker holding its transaction; the flip side:
+one client sending from one socket (an upstream proxy, SIPp's default mode) only ever
+uses one worker. The responses to
 a request a worker forwarded come from another source (the next hop), so each worker also
 binds a private UDP port and names it in its Via and Record-Route: responses and
 in-dialog requests come back to the worker that holds the client transaction. (That
