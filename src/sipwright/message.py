@@ -130,19 +130,20 @@ class Message:
         """
         body = self._body
         length = str(len(body))
+        headers = self.headers
+        keys = headers._keys
         lines = [self.start_line()]
-        have_length = False
-        for key, value, text in self.headers.texts():
-            if key == "content-length":
-                have_length = True
-                written = value.strip(" \t")
-                # Keep the line as written (leading zeros are legal) when it is right.
-                if written != length and ascii_int(written) != len(body):
-                    name = text.partition(":")[0].rstrip(" \t")
-                    lines.append(f"{name}: {length}")
-                    continue
-            lines.append(text)
-        if not have_length:
+        lines += headers.wire_lines()
+        if "content-length" in keys:
+            parts = headers._parts
+            for i, key in enumerate(keys):
+                if key == "content-length":
+                    written = parts[i][2].strip(" \t")
+                    # Keep the line as written (leading zeros are legal) when it is right.
+                    if written != length and ascii_int(written) != len(body):
+                        name = lines[i + 1].partition(":")[0].rstrip(" \t")
+                        lines[i + 1] = f"{name}: {length}"
+        else:
             lines.append(f"Content-Length: {length}")
         lines.append("\r\n")
         return "\r\n".join(lines).encode("utf-8", "surrogateescape") + body
@@ -483,7 +484,8 @@ class Response(Message):
 
 
 # Headers a UAS copies into a response (RFC 3261 §8.2.6.2).
-_COPIED = ("via", "from", "to", "call-id", "cseq")
+_COPIED = frozenset(("via", "from", "to", "call-id", "cseq"))
+_COPIED_TYPED = ("via", "from", "cseq")
 
 
 def make_response(
@@ -506,15 +508,15 @@ def make_response(
     """
     resp = Response(status_code, reason)
     out = resp.headers
-    for f in request.headers.lines():
-        if f.key not in _COPIED:
-            continue
-        if f.key == "to" and to_tag is not None and status_code != 100:
+    tagged = False
+    for key, name, value in request.headers.select(_COPIED):
+        if key == "to" and to_tag is not None and status_code != 100:
             to = request.to
             if to is not None and to.tag is None:
-                out.add(f.name, str(to.with_param("tag", to_tag)))
+                out.add(name, str(to.with_param("tag", to_tag)))
+                tagged = True
                 continue
-        out.add(f.name, f.value)
+        out.add(name, value)
     if status_code == 100:
         # §8.2.6.1: a 100 Trying echoes the request's Timestamp.
         for f in request.headers.fields("timestamp"):
@@ -525,6 +527,17 @@ def make_response(
     for name, value in headers:
         out.add(name, value)
     resp.set_body(body, content_type)
+    # The copied values are the request's, so its parsed views are valid for the
+    # response too: the transaction layer reads the Via and CSeq of every response
+    # it sends (§17.2.1 matching, §18.2.2 routing) without parsing them again.
+    seen = request.headers.typed
+    if seen:
+        typed = out.typed
+        for key in _COPIED_TYPED:
+            if key in seen and key not in typed and out.has_key(key):
+                typed[key] = seen[key]
+        if not tagged and "to" in seen and "to" not in typed and out.has_key("to"):
+            typed["to"] = seen["to"]
     return resp
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from ._netaddr import ip_of
 from .errors import ParseError
-from .message import Request, Response
+from .headers.params import format_params
+from .message import Request, Response, _via
 
 __all__ = ["ResponseTarget", "default_port", "response_target", "stamp_received"]
 
@@ -40,15 +41,37 @@ def stamp_received(request: Request, source_host: str, source_port: int) -> bool
     received = str(source_ip) if source_ip is not None else source_host
     sent_by_ip = ip_of(top.host)
     wants_rport = top.has_rport and top.rport is None
-    new = top
-    if wants_rport or sent_by_ip is None or sent_by_ip != source_ip:
-        new = new.with_param("received", received)
-    if wants_rport:
-        new = new.with_param("rport", str(source_port))
-    if new is top:
+    if not (wants_rport or sent_by_ip is None or sent_by_ip != source_ip):
         return False
-    request.headers.replace_first_value("Via", str(new))
+    # What ``top.with_param("received", ...).with_param("rport", ...)`` gives, without
+    # the intermediate Via objects: each parameter replaced in place (first one of
+    # that name) or appended. The new Via goes straight into the message's typed
+    # cache, so the transaction layer and the proxy do not parse it again.
+    pairs = list(top.params.items())
+    _set_param(pairs, "received", received)
+    if wants_rport:
+        _set_param(pairs, "rport", str(source_port))
+    params = tuple(pairs)
+    text = (
+        f"{top.protocol_name}/{top.protocol_version}/{top.transport} "
+        f"{top.sent_by}{format_params(params)}"
+    )
+    # Memoised: the responses to this request carry the same text below the next
+    # hop's Via.
+    new = _via(text)
+    headers = request.headers
+    headers.replace_first_value("Via", text)
+    headers.typed["via"] = [new, *vias[1:]]
     return True
+
+
+def _set_param(pairs: list[tuple[str, str | None]], name: str, value: str) -> None:
+    """:meth:`Params.with_param` on a list: replace the first ``name``, else append."""
+    for i, (existing, _) in enumerate(pairs):
+        if existing.lower() == name:
+            pairs[i] = (existing, value)
+            return
+    pairs.append((name, value))
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,8 @@ class HeaderField(NamedTuple):
 # ``list.index`` on the keys (interned strings), cheaper than building a dict
 # for the handful of headers a message handler reads.
 _Parts = tuple[str, str, str]
+#: Headers whose typed view (``Message.via``...) is one parsed item per value, in order.
+_VALUE_LISTS = frozenset(("via", "route", "record-route"))
 _WS = " \t"
 
 
@@ -80,6 +82,18 @@ class Headers:
     def _public(self, i: int) -> HeaderField:
         name, _, value = self._parts[i]
         return HeaderField(self._keys[i], name.rstrip(_WS), value.strip(_WS), self._raws[i])
+
+    def select(self, keys: frozenset[str]) -> list[tuple[str, str, str]]:
+        """(key, name, value) of the lines whose key is in ``keys``, in order.
+
+        :meth:`lines` without building a :class:`HeaderField` per line: what
+        copying a few headers into a response needs (§8.2.6.2).
+        """
+        return [
+            (key, name.rstrip(_WS), value.strip(_WS))
+            for key, (name, _, value) in zip(self._keys, self._parts, strict=True)
+            if key in keys
+        ]
 
     def get_key(self, key: str) -> str | None:
         """:meth:`get` for an already-normalised key (hot path for typed access)."""
@@ -151,6 +165,13 @@ class Headers:
         """(key, value, line as serialised) for every line: the serialiser's view."""
         for key, (name, _, value), raw in zip(self._keys, self._parts, self._raws, strict=True):
             yield key, value, raw if raw is not None else f"{name}: {value}"
+
+    def wire_lines(self) -> list[str]:
+        """Every line as serialised, in order: :meth:`texts` without the tuples."""
+        return [
+            raw if raw is not None else f"{parts[0]}: {parts[2]}"
+            for parts, raw in zip(self._parts, self._raws, strict=True)
+        ]
 
     # -- change ---------------------------------------------------------------
 
@@ -269,13 +290,29 @@ class Headers:
             self._raws[i] = None
         else:
             del self._keys[i], self._parts[i], self._raws[i]
+        parsed = self.typed.get(key) if key in _VALUE_LISTS else None
         self._changed(key)
+        if isinstance(parsed, list) and parsed:
+            # The parsed list minus its first value is still right: a proxy popping
+            # its Via from a response (§16.7 step 3) then routes it without a re-parse.
+            self.typed[key] = parsed[1:]
         return values[0]
 
     def copy(self) -> Headers:
-        """An independent copy (the line tuples are immutable, so they are shared)."""
+        """An independent copy (the line tuples are immutable, so they are shared).
+
+        The typed cache comes along (its values are immutable or never edited in
+        place, and each later edit drops the entry it invalidates): a proxy's copy
+        of a request (§16.6 step 1) does not parse From, To or CSeq again. The SDP
+        view is left out: it depends on a body the headers do not carry.
+        """
         clone = Headers()
-        clone._set_rows(self._rows())
+        clone._keys = self._keys.copy()
+        clone._parts = self._parts.copy()
+        clone._raws = self._raws.copy()
+        if self.typed:
+            typed = clone.typed = self.typed.copy()
+            typed.pop("sdp", None)
         return clone
 
     def __repr__(self) -> str:

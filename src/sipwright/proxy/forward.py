@@ -26,6 +26,7 @@ import hashlib
 from collections.abc import Sequence
 
 from ..message import Request
+from ..message import _via as parse_via_memo
 from ..transaction import Destination
 from ..uri import SipUri, Uri
 from .local import canonical_ip
@@ -160,5 +161,10 @@ def forward_request(
             headers.pop_first_value("Route")
             headers.add("Route", f"<{old}>")
             fwd.uri = first
+    below = headers.typed.get("via")
     headers.prepend("Via", via)
+    if isinstance(below, list):
+        # The received Vias were parsed already (the copy kept them): only ours is new.
+        # Memoised: the responses coming back carry the same text on top.
+        headers.typed["via"] = [parse_via_memo(via), *below]
     return fwd

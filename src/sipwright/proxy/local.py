@@ -45,7 +45,7 @@ def _norm_host(host: str) -> str:
 class LocalIdentity:
     """Our listening addresses and served domains; see the module doc."""
 
-    __slots__ = ("_addresses", "_domains", "_ports")
+    __slots__ = ("_addresses", "_domains", "_local", "_ours", "_ports")
 
     def __init__(
         self, domains: Iterable[str] = (), addresses: Iterable[tuple[str, int]] = ()
@@ -53,6 +53,11 @@ class LocalIdentity:
         self._domains = frozenset(_norm_host(d.strip("[]")) for d in domains)
         self._addresses: set[tuple[str, int]] = set()
         self._ports: set[int] = set()
+        # Answers per URI object (URIs are immutable; the parsers share one object per
+        # Route text, so our own Record-Route value is judged once, not per message).
+        # The URI is kept with its answer so that an id is never reused under us.
+        self._local: dict[int, tuple[Uri, bool]] = {}
+        self._ours: dict[int, tuple[Uri, bool]] = {}
         for host, port in addresses:
             self.add_address(host, port)
 
@@ -60,6 +65,8 @@ class LocalIdentity:
         """Record one address we listen on (as bound: 0.0.0.0 stays a wildcard)."""
         self._addresses.add((_norm_host(host.strip("[]")), port))
         self._ports.add(port)
+        self._local.clear()
+        self._ours.clear()
 
     @property
     def domains(self) -> frozenset[str]:
@@ -88,6 +95,14 @@ class LocalIdentity:
 
     def is_local_domain(self, uri: Uri) -> bool:
         """Whether ``uri``'s host is a domain we serve (or one of our addresses)."""
+        seen = self._local.get(id(uri))
+        if seen is not None and seen[0] is uri:
+            return seen[1]
+        answer = self._is_local_domain(uri)
+        _remember(self._local, uri, answer)
+        return answer
+
+    def _is_local_domain(self, uri: Uri) -> bool:
         if not isinstance(uri, SipUri):
             return False
         host = _norm_host(uri.bare_host)
@@ -97,8 +112,22 @@ class LocalIdentity:
 
     def is_this_proxy(self, uri: Uri) -> bool:
         """Whether a Route value (or a Request-URI) designates this element (§16.4)."""
+        seen = self._ours.get(id(uri))
+        if seen is not None and seen[0] is uri:
+            return seen[1]
+        answer = self._is_this_proxy(uri)
+        _remember(self._ours, uri, answer)
+        return answer
+
+    def _is_this_proxy(self, uri: Uri) -> bool:
         if not isinstance(uri, SipUri):
             return False
         if uri.user is None and self.is_local_domain(uri):
             return True
         return self.is_our_address(uri.bare_host, uri.port, uri.transport or "UDP")
+
+
+def _remember(cache: dict[int, tuple[Uri, bool]], uri: Uri, answer: bool) -> None:
+    if len(cache) >= 512:
+        cache.clear()  # bounded: per-message URIs only pass through
+    cache[id(uri)] = (uri, answer)
