@@ -617,6 +617,45 @@ def test_local_caller_to_a_foreign_target_is_challenged_too(wire: Wire) -> None:
     run(main())
 
 
+def test_cancel_while_the_authenticate_hook_runs(wire: Wire) -> None:
+    """A CANCEL that arrives before the request is forwarded ends it with 487 (§16.10)."""
+    gate = asyncio.Event()
+    seen: list[Request] = []
+
+    async def authenticate(request: Request) -> Response | None:
+        seen.append(request)
+        await gate.wait()
+        return None
+
+    async def main() -> None:
+        async with proxy(authenticate=authenticate) as px:
+            carol = UserAgent("sip:carol@127.0.0.1:0", timers=TIMERS)
+            alice = UserAgent(
+                "sip:alice@127.0.0.1:0",
+                timers=TIMERS,
+                outbound_proxy=outbound(px),
+                aor="sip:alice@example.com",
+            )
+            async with carol, alice:
+                offered: list[IncomingCall] = []
+
+                async def on_call(call: IncomingCall) -> None:
+                    offered.append(call)
+
+                carol.on_call = on_call
+                out = alice.dial(f"sip:carol@127.0.0.1:{carol.contact.port}")
+                await wait_until(lambda: len(seen) == 1, 2.0)
+                cancelling = asyncio.ensure_future(out.cancel())
+                await wait_until(lambda: "CANCEL" in sent_to(wire, port(px)), 2.0)
+                gate.set()
+                final = await asyncio.wait_for(cancelling, 3.0)
+                assert final is not None and final.status_code == 487
+                assert offered == [] and "INVITE" not in sent_to(wire, carol.contact.port)
+                assert "200 CANCEL" in sent_to(wire, alice.contact.port)
+
+    run(main())
+
+
 def test_close_does_not_wait_for_finished_transactions(wire: Wire) -> None:
     """Graceful stop waits for work in flight, not for Timer J/K of answered requests."""
 

@@ -622,14 +622,30 @@ class ProxyServer:
         local_in: Destination,
         source_host: str,
     ) -> None:
+        """The authenticate hook, then forward like :meth:`_forward_foreign`."""
         assert self.authenticate is not None
-        challenge = await self.authenticate(request)
-        if challenge is not None:
-            self._send_response(key, self._tagged(challenge))
-            return
-        if self._closed:
-            return
-        self._forward_foreign(key, request, uri, lh, local_in, source_host)
+        p = self._new_proxied(key, request, lh, local_in, source_host, retarget=False)
+        self._proxied[key] = p  # a CANCEL arriving during the hook finds it
+        try:
+            challenge = await self.authenticate(request)
+            self._forget(p)
+            if challenge is not None:
+                self._send_response(key, self._tagged(challenge))
+                return
+            if p.cancelled or self._closed:
+                self._respond(key, request, 487)  # §9.2: cancelled before forwarding
+                return
+            p.ctx = ResponseContext(
+                request, [Target(uri)], timer_c=self.timer_c, cancel_wait=64 * self.layer.config.t1
+            )
+            self._begin(p)
+        except Exception:
+            self.stats.errors += 1
+            log.exception("authenticating %s failed", request.method)
+            self._forget(p)
+            self._respond(key, request, 500)
+        finally:
+            self._process()
 
     def _new_proxied(
         self,
