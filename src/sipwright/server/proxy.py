@@ -608,10 +608,7 @@ class ProxyServer:
     ) -> None:
         """Forward to the Request-URI or the first Route (§16.5: the target is the URI)."""
         p = self._new_proxied(key, request, lh, local_in, source_host, retarget=False)
-        p.ctx = ResponseContext(
-            request, [Target(uri)], timer_c=self.timer_c, cancel_wait=64 * self.layer.config.t1
-        )
-        self._begin(p)
+        self._begin(p, [Target(uri)])
 
     async def _auth_then_forward(
         self,
@@ -635,10 +632,7 @@ class ProxyServer:
             if p.cancelled or self._closed:
                 self._respond(key, request, 487)  # §9.2: cancelled before forwarding
                 return
-            p.ctx = ResponseContext(
-                request, [Target(uri)], timer_c=self.timer_c, cancel_wait=64 * self.layer.config.t1
-            )
-            self._begin(p)
+            self._begin(p, [Target(uri)])
         except Exception:
             self.stats.errors += 1
             log.exception("authenticating %s failed", request.method)
@@ -665,8 +659,11 @@ class ProxyServer:
         )
         return _Proxied(key, request, None, lh, local_in, source_host, rr, retarget)
 
-    def _begin(self, p: _Proxied) -> None:
-        assert p.ctx is not None
+    def _begin(self, p: _Proxied, targets: Sequence[Target]) -> None:
+        """Give ``p`` its response context over ``targets`` (§16.7) and start forwarding."""
+        p.ctx = ResponseContext(
+            p.request, targets, timer_c=self.timer_c, cancel_wait=64 * self.layer.config.t1
+        )
         old = self._proxied.get(p.key)
         if old is not None and old is not p and old.ctx is not None:
             self.stats.active_contexts -= 1  # same key reused: the old context is forgotten
@@ -781,10 +778,7 @@ class ProxyServer:
                     self._respond(key, request, 480)
                 return
             self._forget(p)
-            p.ctx = ResponseContext(
-                request, targets, timer_c=self.timer_c, cancel_wait=64 * self.layer.config.t1
-            )
-            self._begin(p)
+            self._begin(p, targets)
         except Exception:
             self.stats.errors += 1
             log.exception("proxying %s failed", request.method)
