@@ -42,10 +42,7 @@ def _absolute(path: Path, module: str | None, level: int) -> str:
     if level == 0:
         return module or ""
     parts = ["sipwright", *path.relative_to(PACKAGE).with_suffix("").parts]
-    if parts[-1] != "__init__":
-        parts.pop()  # a module's package
-    else:
-        parts.pop()
+    parts.pop()  # the package a module (or an __init__) belongs to: where "." points
     base = parts[: len(parts) - (level - 1)] if level > 1 else parts
     return ".".join([*base, module] if module else base)
 
