@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._netaddr import ip_of
 from .._version import __version__
 from ..errors import SipError
 from ..ids import IdFactory, SecretsIdFactory
@@ -156,10 +157,8 @@ def _summary(message: Request | Response) -> str:
 
 
 def _is_ipv6(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.strip("[]")).version == 6
-    except ValueError:
-        return False
+    ip = ip_of(host)  # cached: called for every request's Via
+    return ip is not None and ip.version == 6
 
 
 def _host_for_via(host: str) -> str:
