@@ -33,7 +33,14 @@ from ...server_transport import stamp_received
 from ...transaction import Destination
 from .wire import MAX_DATAGRAM, normalize_host, reject_malformed, summarize
 
-__all__ = ["STREAM_TRANSPORTS", "TRANSPORTS", "Inbound", "TransportError", "TransportManager"]
+__all__ = [
+    "STREAM_TRANSPORTS",
+    "TRANSPORTS",
+    "Inbound",
+    "Tap",
+    "TransportError",
+    "TransportManager",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +60,10 @@ class Inbound:
     local: Destination
     received_at: float
     connection_id: int | None
+
+
+#: ``tap(outbound, data, source, destination)``: see :attr:`TransportManager.tap`.
+Tap = Callable[[bool, bytes, Destination, Destination], None]
 
 
 class TransportError(SipError):
@@ -133,6 +144,9 @@ class _StreamConnection(asyncio.Protocol, _Connection):
                     self._write(b"\r\n")
                     self._manager._count("keepalives")
                 continue
+            tap = self._manager.tap
+            if tap is not None:
+                tap(False, bytes(item), self.remote, self.local)
             self._manager._receive_message(item, self.remote, self.local, self)
             if self.closed:
                 return
@@ -176,6 +190,9 @@ class _StreamConnection(asyncio.Protocol, _Connection):
             raise TransportError(f"{self.transport} connection {self.cid} is closed")
         self._io.write(data)
         self.last_activity = self._manager.now()
+        tap = self._manager.tap
+        if tap is not None and data != b"\r\n":  # not the keep-alive pong
+            tap(True, data, self.local, self.remote)
 
     async def send(self, data: bytes) -> None:
         self._write(data)
@@ -230,6 +247,9 @@ class _WsConnection(_Connection):
         if self.closed:
             raise TransportError(f"{self.transport} connection {self.cid} is closed")
         self.last_activity = self._manager.now()
+        tap = self._manager.tap
+        if tap is not None:
+            tap(True, data, self.local, self.remote)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -292,6 +312,9 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         if self.io is None or self.io.is_closing():
             raise TransportError("UDP socket is closed")
         self.io.sendto(data, (host, port))
+        tap = self._manager.tap
+        if tap is not None:
+            tap(True, data, self.local, Destination(host, port, "UDP"))
 
 
 class TransportManager:
@@ -348,6 +371,12 @@ class TransportManager:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
+        #: Sees every SIP message this manager receives or sends, as bytes:
+        #: ``tap(outbound, data, source, destination)`` — for traces and captures
+        #: (the dashboard's ladders, ``serve --pcap``). Received ones are seen before
+        #: parsing (so malformed ones too), one message per call; keep-alives are not.
+        #: It must not raise. None (the default) costs one attribute check per message.
+        self.tap: Tap | None = None
 
     # ------------------------------------------------------------------ public
     @property
@@ -507,6 +536,8 @@ class TransportManager:
         if not data.strip(b"\r\n\x00"):
             self._count("keepalives")  # CRLF or empty keep-alive (RFC 5626 §4.4.1)
             return
+        if self.tap is not None:
+            self.tap(False, data, source, local)
         try:
             msg = parse(data, limits=self.limits)
         except ParseError as exc:
