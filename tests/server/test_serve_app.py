@@ -214,3 +214,30 @@ def test_log_lines_are_one_structured_line_per_event(fmt: str) -> None:
     else:
         assert " event=register worker=3 " in line
         assert 'aor="sip:a b@x" status=200' in line
+
+
+def test_taps_see_every_message_in_order(tmp_path: Path) -> None:
+    """Two taps (say the dashboard's trace and --pcap) both see the OPTIONS and its 200."""
+
+    async def main() -> None:
+        server = Server(config(tmp_path), timers=TIMERS)
+        await server.start()
+        first: list[tuple[bool, bytes]] = []
+        second: list[tuple[bool, bytes]] = []
+        server.add_tap(lambda out, data, src, dst: first.append((out, data)))
+        server.add_tap(lambda out, data, src, dst: second.append((out, data)))
+        try:
+            udp = server.local_address("UDP")
+            assert udp is not None
+            async with agent("carol", f"sip:127.0.0.1:{udp.port}") as carol:
+                response = await carol.options(f"sip:127.0.0.1:{udp.port}")
+                assert response.status_code == 200
+        finally:
+            await server.close()
+        assert first == second
+        assert [(out, data.split(b" ", 1)[0]) for out, data in first] == [
+            (False, b"OPTIONS"),
+            (True, b"SIP/2.0"),
+        ]
+
+    run(main())

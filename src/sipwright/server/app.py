@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from ..aio.transport.manager import Tap
 from ..errors import ParseError
 from ..message import Response
 from ..registrar import RegistrarPolicy
@@ -242,9 +243,28 @@ class Server:
         self.metrics: MetricsServer | None = None
         self.http_address: tuple[str, int] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._taps: list[Tap] = []
         self._draining = False
         self._started_at = time.monotonic()
         self._closed = False
+
+    def add_tap(self, tap: Tap) -> None:
+        """Let ``tap`` see every SIP message this server receives and sends (as bytes,
+        see :attr:`TransportManager.tap`): the dashboard's traces, ``--pcap``. Call it
+        after :meth:`start`; the taps run in the order they were added."""
+        if self.proxy is None or self.proxy._tm is None:
+            raise RuntimeError("add_tap needs a started server")
+        self._taps.append(tap)
+        taps = tuple(self._taps)
+        if len(taps) == 1:
+            self.proxy._tm.tap = tap
+            return
+
+        def fan_out(outbound: bool, data: bytes, src: Destination, dst: Destination) -> None:
+            for each in taps:
+                each(outbound, data, src, dst)
+
+        self.proxy._tm.tap = fan_out
 
     @property
     def server_header(self) -> str:

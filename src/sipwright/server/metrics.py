@@ -145,6 +145,11 @@ class MetricsServer:
         self.port = port
         self._reuse_port = reuse_port
         self._runner: web.AppRunner | None = None
+        #: The aiohttp application: other parts of the server (the dashboard, SIP over
+        #: WebSocket) add their routes here before :meth:`start`.
+        self.app = web.Application()
+        self.app.router.add_get("/metrics", self._metrics)
+        self.app.router.add_get("/healthz", self._health)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         text = render(await self._snapshot())
@@ -157,10 +162,7 @@ class MetricsServer:
 
     async def start(self) -> tuple[str, int]:
         """Listen; returns the bound (host, port) (port 0 picks a free one)."""
-        app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/healthz", self._health)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_port=self._reuse_port or None)
         try:
