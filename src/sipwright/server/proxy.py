@@ -281,6 +281,11 @@ class ProxyServer:
         self._wildcard_ips: dict[str, str] = {}
         self._proxied: dict[ServerKeyT, _Proxied] = {}
         self._branches: dict[ClientKey, tuple[_Proxied, Branch]] = {}
+        #: Client transactions whose context is done but which live on for Timer K/M:
+        #: the upstream server key when the request was an INVITE (a late 2xx still goes
+        #: up, §16.7 step 5, RFC 6026), else None (anything late is absorbed). Keeping
+        #: this instead of the context lets the context and its messages go at once.
+        self._finished: dict[ClientKey, ServerKeyT | None] = {}
         self._own_cancels: set[ClientKey] = set()
         self._server_conns: dict[ServerKeyT, int] = {}
         self._client_conns: dict[ClientKey, int] = {}
@@ -364,6 +369,23 @@ class ProxyServer:
     def local_address(self, transport: str) -> Destination | None:
         """Our first listening address on ``transport`` (None before start or if none)."""
         return self._locals.get(transport.upper())
+
+    def add_websocket_endpoint(self, local: Destination) -> None:
+        """Take SIP over WebSocket at ``local``, served by another HTTP server (``GET /ws``
+        of ``sipwright serve``): named in Via and Record-Route for WS (RFC 7118 §5), and
+        recognised as ours in Route (§16.4). Call after :meth:`start`."""
+        assert self._tm is not None, "add_websocket_endpoint needs a started proxy"
+        self._tm.add_websocket_endpoint(local)
+        self.identity.add_address(local.host, local.port)
+        self._locals.setdefault(local.transport, local)
+
+    def _named_flow(self, uri: object) -> Destination | None:
+        """The connection of a WebSocket client whose URI host is its ``.invalid`` name
+        (RFC 7118 §5): its Contact is reachable only over that connection."""
+        if self._tm is None or not isinstance(uri, SipUri):
+            return None
+        host = uri.bare_host.lower()
+        return self._tm.flow_destination(host) if host.endswith(".invalid") else None
 
     @property
     def _now(self) -> float:
@@ -466,6 +488,7 @@ class ProxyServer:
             if isinstance(key, ClientKey):
                 stats.active_client_transactions -= 1
                 self._branches.pop(key, None)
+                self._finished.pop(key, None)
                 self._client_conns.pop(key, None)
                 self._own_cancels.discard(key)
             else:
@@ -582,7 +605,7 @@ class ProxyServer:
             self._answer_to_us(key, request)
             return
         hop = next_hop_uri(request)
-        if destination_of(hop) is None:
+        if destination_of(hop) is None and self._named_flow(hop) is None:
             # No DNS here (RFC 3263 is not implemented): only IP literals are routable.
             self._respond(key, request, 404, "Not Found (host names are not resolved here)")
             return
@@ -819,6 +842,11 @@ class ProxyServer:
             if p.timer is not None:
                 p.timer.cancel()
                 p.timer = None
+            upstream = p.key if p.request.method == "INVITE" else None
+            branches, finished = self._branches, self._finished
+            for branch in ctx.branches:
+                if branch.key is not None and branches.pop(branch.key, None) is not None:
+                    finished[branch.key] = upstream
             return
         deadline = ctx.get_timer()
         if deadline != p.timer_at:
@@ -864,7 +892,7 @@ class ProxyServer:
         elif target.destination is not None:
             dest = target.destination
         else:
-            dest = destination_of(target.uri)
+            dest = destination_of(target.uri) or self._named_flow(target.uri)
         if dest is None:
             ctx.fail(branch, 480 if p.retarget else 404, self._now)
             return
@@ -927,7 +955,9 @@ class ProxyServer:
     def _on_response(self, key: ClientKey, response: Response) -> None:
         entry = self._branches.get(key)
         if entry is None:
-            if key not in self._own_cancels:
+            if key in self._finished:
+                self._late_response(key, response)
+            elif key not in self._own_cancels:
                 self._forward_response_stateless(response)
             return
         p, branch = entry
@@ -935,6 +965,20 @@ class ProxyServer:
             return
         p.ctx.receive(branch, response, self._now)
         self._drive(p)
+
+    def _late_response(self, key: ClientKey, response: Response) -> None:
+        """A response on a branch of a finished context: what the context would do
+        with it (``ResponseContext.receive`` on a completed branch). Only a 2xx to an
+        INVITE goes upstream (§16.7 step 5; a retransmission or another fork's answer,
+        passed up by the client transaction in Accepted, RFC 6026); the rest is absorbed.
+        """
+        upstream = self._finished.get(key)
+        if upstream is None or not 200 <= response.status_code < 300:
+            return
+        if response.headers.has_key("via"):
+            response.headers.pop_first_value("Via")  # §16.7 step 3
+        if not self._send_response(upstream, response):
+            self._late_2xx(response)
 
     # -- stateless forwarding --------------------------------------------------------
 
@@ -995,7 +1039,8 @@ class ProxyServer:
 
     def _send_ack(self, request: Request, target: Target | None, branch: str) -> None:
         if target is None:
-            dest = destination_of(next_hop_uri(request))
+            hop = next_hop_uri(request)
+            dest = destination_of(hop) or self._named_flow(hop)
         else:
             dest = target.destination or destination_of(target.uri)
         if dest is None or self.identity.is_our_address(dest.host, dest.port, dest.transport):

@@ -46,8 +46,8 @@ _C, _P, _CO, _A, _T = (
     State.ACCEPTED,
     State.TERMINATED,
 )
-_TO_COMPLETED = ("_stop_calling_timers", "_send_ack", "_to_tu", "_start_timer_d")
-_TO_ACCEPTED = ("_stop_calling_timers", "_to_tu", "_start_timer_m")
+_TO_COMPLETED = ("_stop_calling_timers", "_send_ack", "_to_tu", "_start_timer_d", "_release")
+_TO_ACCEPTED = ("_stop_calling_timers", "_to_tu", "_start_timer_m", "_release")
 
 
 def build_ack(request: Request, response: Response) -> Request:

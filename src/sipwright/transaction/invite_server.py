@@ -56,19 +56,25 @@ class InviteServerTransaction(ServerTransaction):
         (_P, Input.TIMER_TRYING): (_P, ("_send_trying",)),
         (_P, Input.REQUEST): (_P, ("_resend_last_response",)),
         (_P, Input.TU_PROVISIONAL): (_P, ("_cancel_trying", "_send_response")),
-        (_P, Input.TU_SUCCESS): (_A, ("_cancel_trying", "_send_response", "_start_timer_l")),
-        (_P, Input.TU_FAILURE): (_CO, ("_cancel_trying", "_send_response", "_start_g_h")),
+        (_P, Input.TU_SUCCESS): (
+            _A,
+            ("_cancel_trying", "_send_response", "_start_timer_l", "_release_all"),
+        ),
+        (_P, Input.TU_FAILURE): (
+            _CO,
+            ("_cancel_trying", "_send_response", "_start_g_h", "_release"),
+        ),
         (_P, Input.TRANSPORT_ERROR): (_T, ("_report_transport_error",)),
         (_CO, Input.REQUEST): (_CO, ("_resend_last_response",)),
         (_CO, Input.TIMER_G): (_CO, ("_retransmit_timer_g",)),
         (_CO, Input.TIMER_H): (_T, ("_report_timeout",)),
-        (_CO, Input.ACK): (_CF, ("_stop_g_h", "_start_timer_i")),
+        (_CO, Input.ACK): (_CF, ("_stop_g_h", "_start_timer_i", "_release_all")),
         (_CO, Input.TRANSPORT_ERROR): (_T, ("_report_transport_error",)),
         # Confirmed absorbs ACK and INVITE retransmissions (no entries) until I.
         (_CF, Input.TIMER_I): (_T, ()),
         # Accepted (RFC 6026 §7.1): INVITEs absorbed; ACK and 2xx pass through.
         (_A, Input.ACK): (_A, ("_ack_to_tu",)),
-        (_A, Input.TU_SUCCESS): (_A, ("_send_response",)),
+        (_A, Input.TU_SUCCESS): (_A, ("_send_response", "_release_all")),
         (_A, Input.TIMER_L): (_T, ()),
     }
 

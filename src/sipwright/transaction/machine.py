@@ -29,12 +29,18 @@ Terminated when e.g. ``receive()`` of a final response over TCP returns.
 
 Outputs are queued and pulled: ``messages_to_send()`` drains :class:`Outgoing`
 values and ``next_event()`` drains events for the TU.
+
+Memory: a transaction outlives its last useful message by up to 64·T1 (Timers
+D, I, J, K, L, M only absorb retransmissions), so a busy proxy holds tens of
+thousands of finished transactions. Each machine's table runs ``_release`` on
+entering a state that no longer needs the parsed request (or the last response):
+what is left is the key, the state and the deadlines, a few hundred bytes,
+instead of whole parsed messages that the garbage collector walks over and over.
 """
 
 from __future__ import annotations
 
 import enum
-from collections import deque
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -136,7 +142,6 @@ class Transaction:
     INITIAL: ClassVar[State]
 
     key: TransactionKey
-    request: Request
     reliable: bool
     config: TimerConfig
     state: State
@@ -147,28 +152,50 @@ class Transaction:
         self, key: TransactionKey, request: Request, reliable: bool, config: TimerConfig
     ) -> None:
         self.key = key
-        self.request = request
+        self._request: Request | None = request
         self.reliable = reliable
         self.config = config
         self.state = self.INITIAL
         self.retransmissions = 0
         self._timers: dict[Input, float] = {}
-        self._outbox: deque[Outgoing] = deque()
-        self._events: deque[TransactionEvent] = deque()
+        self._outbox: list[Outgoing] = []
+        self._events: list[TransactionEvent] = []
         #: The input being processed (actions read it, e.g. to name a timer).
         self._input = Input.REQUEST
 
     # -- pulled output -----------------------------------------------------------
 
+    @property
+    def request(self) -> Request:
+        """The request this transaction was created for.
+
+        Raises :class:`TransactionStateError` once the transaction has released it
+        (a completed transaction that only absorbs retransmissions; see the module
+        docstring).
+        """
+        request = self._request
+        if request is None:
+            raise TransactionStateError(
+                f"{type(self).__name__} in state {self.state.value} no longer holds its request"
+            )
+        return request
+
+    @property
+    def released(self) -> bool:
+        """Whether the transaction dropped its messages (it only absorbs now)."""
+        return self._request is None
+
     def messages_to_send(self) -> list[Outgoing]:
         """Drain the messages queued for the transport."""
-        out = list(self._outbox)
-        self._outbox.clear()
+        out = self._outbox
+        if not out:
+            return []
+        self._outbox = []
         return out
 
     def next_event(self) -> TransactionEvent | None:
         """Pop the next event for the TU, or None."""
-        return self._events.popleft() if self._events else None
+        return self._events.pop(0) if self._events else None
 
     @property
     def terminated(self) -> bool:
@@ -248,6 +275,10 @@ class Transaction:
             Outgoing(message, self._destination_for(message), self.key, retransmission)
         )
 
+    def _release(self, now: float, message: Message | None) -> None:
+        """Drop the request: the state entered only absorbs retransmissions."""
+        self._request = None
+
     def _local_response(self, status_code: int) -> Response:
         # §8.1.3.1: a timeout or transport failure is treated by the client TU as
         # if a 408 or 503 had been received; building it here keeps every TU from
@@ -294,9 +325,15 @@ class ClientTransaction(Transaction):
 
     def _to_tu(self, now: float, message: Message | None) -> None:
         assert isinstance(message, Response)
-        if message.status_code >= 200 and self.final_response is None:
+        if message.status_code >= 200 and self.final_response is None and not self.released:
             self.final_response = message
         self._events.append(ResponseReceived(self.key, message))
+
+    def _release(self, now: float, message: Message | None) -> None:
+        """Completed or Accepted: only response retransmissions are left to absorb
+        (or, for a 2xx in Accepted, to pass up); neither needs the request."""
+        self._request = None
+        self.final_response = None
 
     def _retransmit_request(self, now: float, message: Message | None) -> None:
         self._send(self.request, retransmission=True)
@@ -305,7 +342,8 @@ class ClientTransaction(Transaction):
         self._events.append(TimedOut(self.key, self._input.value, self._local_response(408)))
 
     def _report_transport_error(self, now: float, message: Message | None) -> None:
-        response = self._local_response(503) if self.final_response is None else None
+        pending = self.final_response is None and not self.released
+        response = self._local_response(503) if pending else None
         self._events.append(TransportError(self.key, response))
 
 
@@ -372,6 +410,12 @@ class ServerTransaction(Transaction):
     def _resend_last_response(self, now: float, message: Message | None) -> None:
         if self.last_response is not None:
             self._send(self.last_response, retransmission=True)
+
+    def _release_all(self, now: float, message: Message | None) -> None:
+        """Confirmed or Accepted: nothing is resent any more (an INVITE server
+        transaction's 2xx retransmissions come from the TU, RFC 6026 §7.1)."""
+        self._request = None
+        self.last_response = None
 
     def _report_transport_error(self, now: float, message: Message | None) -> None:
         self._events.append(TransportError(self.key, None))

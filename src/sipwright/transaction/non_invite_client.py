@@ -31,7 +31,7 @@ from .machine import ClientTransaction, Input, Message, State, Table
 __all__ = ["NonInviteClientTransaction"]
 
 _TR, _P, _CO, _T = State.TRYING, State.PROCEEDING, State.COMPLETED, State.TERMINATED
-_TO_COMPLETED = ("_stop_timers", "_to_tu", "_start_timer_k")
+_TO_COMPLETED = ("_stop_timers", "_to_tu", "_start_timer_k", "_release")
 
 
 class NonInviteClientTransaction(ClientTransaction):

@@ -30,7 +30,7 @@ from .machine import Input, Message, ServerTransaction, State, Table
 __all__ = ["NonInviteServerTransaction"]
 
 _TR, _P, _CO, _T = State.TRYING, State.PROCEEDING, State.COMPLETED, State.TERMINATED
-_TO_COMPLETED = ("_send_response", "_start_timer_j")
+_TO_COMPLETED = ("_send_response", "_start_timer_j", "_release")
 
 
 class NonInviteServerTransaction(ServerTransaction):
