@@ -463,13 +463,17 @@ class ProxyServer:
                     self._transmit(item)
         finally:
             self._processing = False
+        # One loop timer for the whole layer, moved only when the next deadline comes
+        # *earlier*: when it moves later (the transaction owning the earliest timer
+        # ended), the armed one fires early once, finds nothing due and re-arms. Every
+        # call makes and ends several transactions, and a cancel + call_at for each
+        # of those changes cost more than the odd early wake-up.
         deadline = layer.get_timer()
-        if deadline != self._timer_at:
+        if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
             if self._timer is not None:
                 self._timer.cancel()
-                self._timer = None
             self._timer_at = deadline
-            if deadline is not None and self._loop is not None:
+            if self._loop is not None:
                 self._timer = self._loop.call_at(deadline, self._on_timer)
 
     def _dispatch(self, event: object, inbound: Inbound | None) -> None:
@@ -848,13 +852,14 @@ class ProxyServer:
                 if branch.key is not None and branches.pop(branch.key, None) is not None:
                     finished[branch.key] = upstream
             return
+        # As for the layer's timer: moved only when the deadline comes earlier (each
+        # provisional pushes Timer C later; the armed timer then fires early once).
         deadline = ctx.get_timer()
-        if deadline != p.timer_at:
+        if deadline is not None and (p.timer_at is None or deadline < p.timer_at):
             if p.timer is not None:
                 p.timer.cancel()
-                p.timer = None
             p.timer_at = deadline
-            if deadline is not None and self._loop is not None:
+            if self._loop is not None:
                 p.timer = self._loop.call_at(deadline, self._on_ctx_timer, p)
 
     def _on_ctx_timer(self, p: _Proxied) -> None:
