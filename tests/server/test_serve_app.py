@@ -12,7 +12,7 @@ import dataclasses
 import json
 import logging
 import ssl
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -241,3 +241,50 @@ def test_taps_see_every_message_in_order(tmp_path: Path) -> None:
         ]
 
     run(main())
+
+
+def test_memory_is_released_once_per_busy_period(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After traffic, once nothing is live any more, the server collects and trims once
+    (server/memory.py); never while a transaction is alive, never twice for one burst."""
+    import sipwright.server.app as app_module
+
+    releases: list[int] = []
+    monkeypatch.setattr(app_module, "IDLE_CHECK", 0.02)
+
+    async def main() -> None:
+        server = Server(config(tmp_path), timers=TIMERS)
+
+        def release() -> tuple[int | None, int | None]:
+            assert server.proxy is not None
+            stats = server.proxy.stats
+            assert stats.active_server_transactions == 0 and stats.active_contexts == 0
+            releases.append(stats.requests.total())
+            return None, None
+
+        monkeypatch.setattr(app_module, "release_memory", release)
+        await server.start()
+        try:
+            await wait_for(lambda: len(releases) == 1)  # idle from the start: once
+            udp = server.local_address("UDP")
+            assert udp is not None
+            async with agent("carol", f"sip:127.0.0.1:{udp.port}") as carol:
+                for _ in range(3):
+                    response = await carol.options(f"sip:127.0.0.1:{udp.port}")
+                    assert response.status_code == 200
+            # The OPTIONS transactions live for Timer J (64·T1) before the release.
+            await wait_for(lambda: len(releases) == 2, timeout=15)
+            await asyncio.sleep(0.2)  # ten more idle checks: no new traffic, no release
+            assert releases == [0, 3]
+        finally:
+            await server.close()
+
+    run(main())
+
+
+async def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)

@@ -64,6 +64,7 @@ from ..transaction import Destination, LegacyServerKey, ServerKey, TimerConfig
 from ..uri import SipUri, parse_uri
 from .auth import Authenticator, Realms
 from .config import ServerConfig, format_listen
+from .memory import release_memory
 from .metrics import MetricsServer, MetricsSnapshot, counter_of, number_of
 from .proxy import ProxyServer
 from .registrar_service import RegistrarService
@@ -80,6 +81,8 @@ __all__ = [
 
 log = logging.getLogger("sipwright.server")
 
+#: Seconds between two looks at whether the proxy went idle (to release memory).
+IDLE_CHECK = 2.0
 #: Restarts of crashed workers tolerated before the supervisor gives up.
 MAX_RESTARTS = 5
 #: Seconds after which a worker's death no longer counts as part of a crash loop.
@@ -243,6 +246,7 @@ class Server:
         self.metrics: MetricsServer | None = None
         self.http_address: tuple[str, int] | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._idler: asyncio.Task[None] | None = None
         self._taps: list[Tap] = []
         self._draining = False
         self._started_at = time.monotonic()
@@ -325,6 +329,7 @@ class Server:
         await self.proxy.start()
         if self.worker == 0:  # one sweeper is enough for the shared store
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
+        self._idler = asyncio.get_running_loop().create_task(self._idle_loop())
         if config.http is not None:
             host, port = config.http
             self.metrics = MetricsServer(
@@ -394,6 +399,25 @@ class Server:
             except Exception:
                 log.exception("sweep failed")
 
+    async def _idle_loop(self) -> None:
+        """Once per busy period, when the proxy holds nothing any more (no transaction,
+        no context), give the freed memory back (:mod:`sipwright.server.memory`)."""
+        released_at = -1  # requests handled when memory was last released
+        while True:
+            await asyncio.sleep(IDLE_CHECK)
+            stats = self.proxy.stats if self.proxy is not None else None
+            if stats is None:
+                continue
+            handled = stats.requests.total()
+            busy = (
+                stats.active_server_transactions
+                or stats.active_client_transactions
+                or stats.active_contexts
+            )
+            if handled != released_at and not busy:
+                released_at = handled
+                release_memory()
+
     async def snapshot(self) -> MetricsSnapshot:
         """The current metric values (see :mod:`sipwright.server.metrics`)."""
         stats = self.proxy.stats if self.proxy is not None else None
@@ -423,6 +447,9 @@ class Server:
             return
         self._draining = True
         wait = self.config.drain if drain is None else drain
+        if self._idler is not None:
+            self._idler.cancel()
+            self._idler = None
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

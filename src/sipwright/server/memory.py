@@ -1,0 +1,66 @@
+"""Give memory back to the system once the server is idle again.
+
+After a burst, the proxy frees its transactions, but the process keeps the memory:
+CPython's small-object arenas and glibc's heap are released to the kernel only when
+they are wholly free at the top, and a busy heap rarely is. When the server goes idle
+(no live transaction, no proxy context), one full collection followed by glibc's
+``malloc_trim(0)`` returns the free pages, so the resident size comes back near where
+it was before the burst (what an operator watching RSS/PSS expects of a server that
+holds no state). It runs once per busy-then-idle cycle, never under load: a full
+collection walks every object, which is exactly the pause a busy proxy must avoid.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import logging
+import resource
+from collections.abc import Callable
+
+__all__ = ["release_memory", "resident_bytes"]
+
+log = logging.getLogger("sipwright.server.memory")
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+        trim = libc.malloc_trim  # glibc only; musl and others have none
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    func: Callable[[int], int] = trim
+    return func
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set size (Linux ``/proc/self/statm``), or None."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            fields = fh.read().split()
+    except OSError:
+        return None
+    return int(fields[1]) * resource.getpagesize()
+
+
+def release_memory() -> tuple[int | None, int | None]:
+    """Collect everything and hand free heap pages back; (RSS before, RSS after)."""
+    before = resident_bytes()
+    gc.collect()
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+    after = resident_bytes()
+    log.debug(
+        "memory-released",
+        extra={"fields": {"rss_before": before, "rss_after": after}},
+    )
+    return before, after
