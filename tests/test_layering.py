@@ -18,10 +18,18 @@ import pytest
 from peers import REPO_DIR
 
 PACKAGE = REPO_DIR / "src" / "sipwright"
-CLI_MODULES = {"cli.py", "__main__.py", "aio/cli_commands.py", "aio/cli_ua.py", "aio/cli_serve.py"}
+CLI_MODULES = {
+    "cli.py",
+    "__main__.py",
+    "aio/cli_commands.py",
+    "aio/cli_ua.py",
+    "aio/cli_serve.py",
+    "capture/cli_ladder.py",
+}
 #: The I/O shell: the asyncio endpoint/UA layer and the server (sqlite3, sockets).
-IO_SHELL = ("aio/", "server/")
-SHELL_MODULES = ("sipwright.aio", "sipwright.server")
+#: ``capture/``: reading and writing capture files (dpkt, files).
+IO_SHELL = ("aio/", "server/", "capture/")
+SHELL_MODULES = ("sipwright.aio", "sipwright.server", "sipwright.capture")
 FORBIDDEN_IO = {"asyncio", "socket", "ssl", "time", "random", "selectors", "secrets"}
 FORBIDDEN_CLI = {"click", "rich"}
 SECRETS_ALLOWED = {"ids.py"}

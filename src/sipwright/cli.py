@@ -20,6 +20,7 @@ from ._version import __version__
 from .aio.cli_commands import register_commands
 from .aio.cli_serve import register_serve_commands
 from .aio.cli_ua import register_ua_commands
+from .capture.cli_ladder import register_ladder_command
 from .validate import Finding, Report, validate, validate_stream
 
 __all__ = ["main"]
@@ -127,3 +128,5 @@ register_commands(main)
 register_ua_commands(main)
 # serve, user: the server (aio/cli_serve.py).
 register_serve_commands(main)
+# ladder: captures and ladder diagrams (capture/cli_ladder.py).
+register_ladder_command(main)
