@@ -139,3 +139,30 @@ def test_user_store_keeps_only_ha1(tmp_path: Path) -> None:
     users = SQLiteUserStore(path)
     assert users.remove("alice", "example.com") and users.users() == []
     users.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_all_bindings_with_a_limit(kind: str, tmp_path: Path) -> None:
+    """The first bindings by AOR, without reading the rest (the dashboard's page)."""
+
+    async def main() -> None:
+        store: LocationStore = (
+            MemoryLocationStore() if kind == "memory" else SQLiteLocationStore(tmp_path / "l.db")
+        )
+        now = 1000.0
+        for user in ("carol", "alice", "bob"):
+            aor = f"sip:{user}@example.com"
+            binding = Binding(aor, f"sip:{user}@192.0.2.1", now + 60, "c", 1)
+            await store.update(aor, now, lambda cur, b=binding: ([b], True, None))
+        everything = await store.all_bindings(now)
+        assert [b.aor for b in everything] == [
+            "sip:alice@example.com",
+            "sip:bob@example.com",
+            "sip:carol@example.com",
+        ]
+        assert await store.all_bindings(now, 2) == everything[:2]
+        assert await store.all_bindings(now, 0) == []
+        assert await store.all_bindings(now + 61, 2) == []
+        await store.close()
+
+    asyncio.run(main())

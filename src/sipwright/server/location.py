@@ -21,6 +21,7 @@ passes ``now``, so tests use a fake clock.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -57,8 +58,11 @@ class LocationStore(Protocol):
         """Delete every binding expired at ``now``; how many were deleted."""
         ...
 
-    async def all_bindings(self, now: float) -> list[Binding]:
-        """Every unexpired binding, by AOR."""
+    async def all_bindings(self, now: float, limit: int | None = None) -> list[Binding]:
+        """Every unexpired binding (the first ``limit`` of them), by AOR.
+
+        ``limit`` lets a page show a big registrar's first bindings without reading
+        (and decoding) all of them."""
         ...
 
     async def count(self, now: float) -> int:
@@ -112,8 +116,9 @@ class MemoryLocationStore:
                 del self._by_aor[aor]
         return removed
 
-    async def all_bindings(self, now: float) -> list[Binding]:
-        return [b for aor in sorted(self._by_aor) for b in self._by_aor[aor] if b.expires_at > now]
+    async def all_bindings(self, now: float, limit: int | None = None) -> list[Binding]:
+        every = (b for aor in sorted(self._by_aor) for b in self._by_aor[aor] if b.expires_at > now)
+        return list(every if limit is None else itertools.islice(every, max(0, limit)))
 
     async def count(self, now: float) -> int:
         return sum(1 for bs in self._by_aor.values() for b in bs if b.expires_at > now)

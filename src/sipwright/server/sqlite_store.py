@@ -97,9 +97,10 @@ class SQLiteLocationStore:
         cursor = self._db.execute("DELETE FROM bindings WHERE expires_at <= ?", (now,))
         return cursor.rowcount
 
-    async def all_bindings(self, now: float) -> list[Binding]:
+    async def all_bindings(self, now: float, limit: int | None = None) -> list[Binding]:
         rows = self._db.execute(
-            "SELECT data FROM bindings WHERE expires_at > ? ORDER BY aor, key", (now,)
+            "SELECT data FROM bindings WHERE expires_at > ? ORDER BY aor, key LIMIT ?",
+            (now, -1 if limit is None else max(0, limit)),
         ).fetchall()
         return [binding_from_json(data) for (data,) in rows]
 
