@@ -45,10 +45,12 @@ def _banner(config: ServerConfig) -> None:
         console.print(f"  SIP   {escape(format_listen(spec))}")
     if config.http is not None:
         host, port = config.http
-        shown = f"http://{host}:{port}/metrics"
+        shown = f"http://{host}:{port}/ (dashboard), /metrics"
         if workers > 1:
             shown += f" (worker i: port {port}+i)"
         console.print(f"  HTTP  {escape(shown)}")
+        if config.websocket:
+            console.print(f"  WS    {escape(f'ws://{host}:{port}/ws')} (SIP over WebSocket)")
     console.print(f"  domains {escape(', '.join(config.domains))}; store {escape(str(config.db))}")
 
 
@@ -70,6 +72,16 @@ def register_serve_commands(main: click.Group) -> None:
     @click.option("--workers", type=int, default=None, help="Worker processes (0 = one per CPU).")
     @click.option("--http", default=None, metavar="HOST:PORT", help='Metrics server ("" = off).')
     @click.option(
+        "--websocket/--no-websocket",
+        default=None,
+        help="SIP over WebSocket at ws://HTTP/ws (RFC 7118; default on).",
+    )
+    @click.option(
+        "--trace/--no-trace",
+        default=None,
+        help="The dashboard's live call tracer (default on with HTTP; see docs/dashboard.md).",
+    )
+    @click.option(
         "--tls-cert", type=click.Path(dir_okay=False), default=None, help="PEM certificate chain."
     )
     @click.option("--tls-key", type=click.Path(dir_okay=False), default=None, help="PEM key.")
@@ -78,6 +90,12 @@ def register_serve_commands(main: click.Group) -> None:
     )
     @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR.")
     @click.option("--log-format", type=click.Choice(["kv", "json"]), default=None)
+    @click.option(
+        "--pcap",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Write every SIP message in and out to this pcap file (worker i: FILE.i).",
+    )
     def serve(
         config_file: str | None,
         listen: tuple[str, ...],
@@ -87,11 +105,14 @@ def register_serve_commands(main: click.Group) -> None:
         realm: str | None,
         workers: int | None,
         http: str | None,
+        websocket: bool | None,
+        trace: bool | None,
         tls_cert: str | None,
         tls_key: str | None,
         drain: float | None,
         log_level: str | None,
         log_format: str | None,
+        pcap: str | None,
     ) -> None:
         """Run the SIP proxy and registrar (stop with SIGTERM or Ctrl-C)."""
         try:
@@ -109,11 +130,14 @@ def register_serve_commands(main: click.Group) -> None:
             auth=auth,
             realm=realm,
             workers=workers,
+            websocket=websocket,
+            http_trace=trace,
             tls_cert=Path(tls_cert) if tls_cert else None,
             tls_key=Path(tls_key) if tls_key else None,
             drain=drain,
             log_level=log_level.upper() if log_level else None,
             log_format=log_format,
+            pcap=Path(pcap) if pcap else None,
         )
         if http_addr == "off":
             config = dataclasses.replace(config, http=None)

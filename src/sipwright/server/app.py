@@ -55,20 +55,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from .._version import __version__
 from ..aio.transport.manager import Tap
+from ..capture.pcap_writer import PcapWriter
 from ..errors import ParseError
+from ..ladder import TracedMessage
 from ..message import Response
 from ..registrar import RegistrarPolicy
 from ..transaction import Destination, LegacyServerKey, ServerKey, TimerConfig
 from ..uri import SipUri, parse_uri
 from .auth import Authenticator, Realms
 from .config import ServerConfig, format_listen
+from .dashboard import Dashboard
 from .memory import release_memory
 from .metrics import MetricsServer, MetricsSnapshot, counter_of, number_of
 from .proxy import ProxyServer
 from .registrar_service import RegistrarService
 from .sqlite_store import SQLiteLocationStore, SQLiteUserStore
+from .trace import CallTracer
 
 __all__ = [
     "LogFormatter",
@@ -245,9 +251,14 @@ class Server:
         self.proxy: ProxyServer | None = None
         self.metrics: MetricsServer | None = None
         self.http_address: tuple[str, int] | None = None
+        #: The web dashboard (``/``) and its call tracer (None: ``[http] trace = false``).
+        self.dashboard: Dashboard | None = None
+        self.tracer: CallTracer | None = None
+        self._ws_local: Destination | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._idler: asyncio.Task[None] | None = None
         self._taps: list[Tap] = []
+        self._pcap: PcapWriter | None = None
         self._draining = False
         self._started_at = time.monotonic()
         self._closed = False
@@ -327,6 +338,16 @@ class Server:
             reuse_port=self.reuse_port,
         )
         await self.proxy.start()
+        if config.pcap is not None:  # --pcap (docs/ladder.md): worker i writes FILE.i
+            path = config.pcap
+            if config.worker_count > 1:
+                path = path.with_name(f"{path.name}.{self.worker}")
+            writer = self._pcap = PcapWriter(path)
+            self.add_tap(
+                lambda outbound, data, src, dst: writer.write(
+                    TracedMessage(time.time(), src, dst, data)
+                )
+            )
         if self.worker == 0:  # one sweeper is enough for the shared store
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_loop())
         self._idler = asyncio.get_running_loop().create_task(self._idle_loop())
@@ -338,7 +359,25 @@ class Server:
                 host,
                 port + self.worker if port else 0,
             )
+            self.tracer = CallTracer() if config.http_trace else None
+            self.dashboard = Dashboard(self, self.tracer)
+            self.dashboard.install(self.metrics.app)  # /, /validator, /api/*
+            if self.tracer is not None:
+                self.add_tap(self.tracer.tap)
+            if config.websocket:  # RFC 7118 on the HTTP port (browsers): see _websocket
+                self.metrics.app.router.add_get("/ws", self._websocket)
             self.http_address = await self.metrics.start()
+            if config.websocket:
+                self._ws_local = Destination(*self.http_address, "WS")
+                self.proxy.add_websocket_endpoint(self._ws_local)
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        """``GET /ws``: SIP over WebSocket (RFC 7118) into the proxy's transports, so a
+        browser registers and calls on the port it already reaches (no second listener)."""
+        tm = self.proxy._tm if self.proxy is not None else None
+        if tm is None or self._ws_local is None or self._draining:
+            return web.Response(status=503, text="not accepting SIP connections\n")
+        return await tm.adopt_websocket(request, self._ws_local)
 
     def _sip_listen(self) -> list[tuple[str, str, int]]:
         """The listeners; a worker puts a private UDP socket (ephemeral port) first.
@@ -460,7 +499,13 @@ class Server:
                 await self.proxy.close(drain=wait)
             except Exception:
                 log.exception("proxy close failed")
+        if self._pcap is not None:  # after the drain: its messages are captured too
+            self._pcap.close()
+            if self._pcap.error is not None:
+                log.warning("pcap capture stopped early: %s", self._pcap.error)
         self._closed = True
+        if self.dashboard is not None:  # its event streams would hold the HTTP server open
+            await self.dashboard.close()
         if self.metrics is not None:
             await self.metrics.close()
         if self.store is not None:

@@ -13,9 +13,11 @@ TOML layout (see ``docs/serve.example.toml``)::
     [registrar]  min_expires, max_expires, default_expires, max_bindings
     [auth]       enabled, realm
     [store]      db
-    [http]       listen ("" disables the metrics server)
+    [http]       listen ("" disables the metrics server), websocket (SIP at /ws),
+                 trace (the dashboard's call tracer)
     [tls]        cert, key
     [log]        level, format ("kv" or "json")
+    [capture]    pcap (write every SIP message in and out to this pcap file)
 """
 
 from __future__ import annotations
@@ -117,12 +119,19 @@ class ServerConfig:
     drain: float = 5.0
     #: Metrics/health HTTP server (host, port); None disables it. Worker i uses port + i.
     http: tuple[str, int] | None = ("127.0.0.1", 8080)
+    #: SIP over WebSocket (RFC 7118) at ``ws://<http>/ws`` whenever HTTP is on.
+    websocket: bool = True
+    #: The dashboard's live call tracer (a tap on every SIP message) whenever HTTP is on.
+    http_trace: bool = True
     tls_cert: Path | None = None
     tls_key: Path | None = None
     log_level: str = "INFO"
     log_format: str = "kv"
     #: Seconds between sweeps of expired bindings.
     sweep_interval: float = 30.0
+    #: Write every SIP message received and sent to this pcap file (``--pcap``); with
+    #: several workers, worker i writes ``<pcap>.<i>``. See docs/ladder.md.
+    pcap: Path | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -165,6 +174,8 @@ class ServerConfig:
             raise ConfigError(f"log.format: one of {', '.join(_LOG_FORMATS)}")
         if self.realm is not None and not self.realm:
             raise ConfigError("auth.realm: empty (leave it out to use the first domain)")
+        if self.pcap is not None and (not self.pcap.name or self.pcap.is_dir()):
+            raise ConfigError(f"capture.pcap: {str(self.pcap)!r} must name a file")
 
     def realm_for(self, domain: str) -> str:
         """The digest realm of a domain's users: ``realm``, else the first domain."""
@@ -270,9 +281,14 @@ _SCHEMA: dict[str, dict[str, tuple[str, Convert]]] = {
     },
     "auth": {"enabled": ("auth", _BOOL), "realm": ("realm", _STR)},
     "store": {"db": ("db", _path)},
-    "http": {"listen": ("http", _http)},
+    "http": {
+        "listen": ("http", _http),
+        "websocket": ("websocket", _BOOL),
+        "trace": ("http_trace", _BOOL),
+    },
     "tls": {"cert": ("tls_cert", _path), "key": ("tls_key", _path)},
     "log": {"level": ("log_level", _level), "format": ("log_format", _STR)},
+    "capture": {"pcap": ("pcap", _path)},
 }
 
 

@@ -18,7 +18,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -32,6 +32,9 @@ from ...parser import KeepAlive, StreamParser, parse
 from ...server_transport import stamp_received
 from ...transaction import Destination
 from .wire import MAX_DATAGRAM, normalize_host, reject_malformed, summarize
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = [
     "STREAM_TRANSPORTS",
@@ -451,6 +454,35 @@ class TransportManager:
     def listeners(self) -> tuple[Destination, ...]:
         return tuple(self._listeners)
 
+    def add_websocket_endpoint(self, local: Destination) -> None:
+        """Announce a WS/WSS endpoint served by someone else's HTTP server (the ``/ws``
+        route of ``sipwright serve``, :mod:`.aiohttp_ws`): :meth:`local_address` and
+        :attr:`listeners` report it, so Via and Record-Route name it (RFC 7118 §5).
+        Its connections arrive through :meth:`adopt_websocket`."""
+        if local.transport not in ("WS", "WSS"):
+            raise ValueError(f"a WebSocket endpoint is WS or WSS, not {local.transport!r}")
+        self._listeners.append(local)
+        self._start_sweeper()
+
+    async def adopt_websocket(
+        self, request: web.Request, local: Destination, *, heartbeat: float | None = 30.0
+    ) -> web.StreamResponse:
+        """Serve one aiohttp WebSocket handshake as a SIP connection of this manager
+        (RFC 7118; see :func:`.aiohttp_ws.accept_websocket`), until it closes."""
+        from .aiohttp_ws import accept_websocket  # it builds on this module
+
+        return await accept_websocket(self, request, local, heartbeat=heartbeat)
+
+    def flow_destination(self, host: str) -> Destination | None:
+        """Where a WebSocket client that calls itself ``host`` (a ``.invalid`` name in its
+        Via/Contact, RFC 7118 §5) is reached: its open connection's address, or None."""
+        for transport in ("WS", "WSS"):
+            cid = self._by_dest.get(Destination(host.lower(), 0, transport))
+            conn = self._conns.get(cid) if cid is not None else None
+            if conn is not None and not conn.closed:
+                return conn.remote
+        return None
+
     async def send(
         self, data: bytes, dest: Destination, *, connection_id: int | None = None
     ) -> int | None:
@@ -792,6 +824,18 @@ class TransportManager:
             conn.remote.host,
             conn.remote.port,
         )
+        return True
+
+    def _name_connection(self, name: str, conn: _Connection) -> bool:
+        """Let ``name`` (a ``.invalid`` host) reach ``conn``; first come, first served:
+        a live connection's name is not taken over by another one. The key goes with the
+        connection's others, so :meth:`_unregister` drops it."""
+        key = Destination(name, 0, conn.transport)
+        owner = self._by_dest.get(key)
+        if owner is not None and owner != conn.cid and owner in self._conns:
+            return False
+        self._by_dest[key] = conn.cid
+        conn.keys.add(key)
         return True
 
     def _unregister(self, conn: _Connection) -> None:
