@@ -4,7 +4,8 @@
 For each proxy, in one run (so that both see the same machine):
 
 * ``sipwright serve --workers 2`` (and ``--workers 1``), started as a subprocess with
-  ``--listen udp:127.0.0.1:P --domain example.com --db TMP --no-auth --http 127.0.0.1:H``;
+  ``--listen udp:127.0.0.1:P --domain example.com --db TMP --no-auth --http 127.0.0.1:H
+  --no-trace`` (the dashboard's call tracer is a debugging aid; ``--trace`` keeps it);
 * Kamailio 5.6 with ``bench/kamailio/proxy.cfg`` (stateful, record-routing, TLSF
   allocator, ``-n 2`` worker processes), the yardstick of shared/design/PEERS.md.
 
@@ -18,7 +19,10 @@ Per proxy: warm-up; memory baseline; rising rates (``--rates``), each step
 ``-m rate x --step-seconds`` calls, bounded by ``-timeout``, judged by SIPp's exit status
 and the totals row of its ``-trace_stat`` CSV (every call successful, no failed call, no
 unexpected message); the ladder stops at the first failing step. At the best clean rate a
-confirmation run of at least ``--confirm-calls`` (10 000) calls, then a run with 5 %
+confirmation run of at least ``--confirm-calls`` (10 000) calls (when the ladder ended in
+an overload, from a restarted, warmed-up proxy: neither proxy is configured with overload
+control, and the confirmation measures a sustained rate, not the recovery from an
+overload; the memory baseline is then taken again), then a run with 5 %
 simulated packet loss on both SIPp sides (``-lost 5``, ``--loss-calls`` 1 000 calls at
 ``--loss-rate``). Memory after the run and after ``--idle`` seconds without traffic (40 s:
 longer than Timer J and Timer L, 64*T1 = 32 s, so every transaction should be gone),
@@ -308,9 +312,9 @@ class Proxy:
 class Sipwright(Proxy):
     """``sipwright serve`` with N workers (SO_REUSEPORT), metrics on http port + i."""
 
-    def __init__(self, tmp: Path, port: int, workers: int) -> None:
+    def __init__(self, tmp: Path, port: int, workers: int, trace: bool = False) -> None:
         self.workers = workers
-        self.name = f"sipwright-w{workers}"
+        self.name = f"sipwright-w{workers}" + ("-trace" if trace else "")
         super().__init__(tmp, port)
         self.http_port = free_port(workers)
         self.db = tmp / f"{self.name}.db"
@@ -325,6 +329,10 @@ class Sipwright(Proxy):
             "--http", f"{HOST}:{self.http_port}",
             "--log-level", "WARNING",
         ]  # fmt: skip
+        if not trace:
+            # The dashboard's call tracer copies every message (a debugging aid, like
+            # Kamailio's siptrace, which its bench config does not load either).
+            self.command.append("--no-trace")
 
     def metrics(self) -> list[dict[str, float]]:
         """Each worker's /metrics samples (unlabelled names; one dict per worker)."""
@@ -741,7 +749,20 @@ def bench_calls(proxy: Proxy, sipp: str, tmp: Path, args: argparse.Namespace) ->
         result["at_best"] = asdict(best) if best else None
         result["ladder_top_reached"] = bool(steps) and steps[-1].ok
         if best is not None and args.confirm_calls > 0:
+            if steps and not steps[-1].ok and proxy.alive():
+                # The last step overloaded the proxy. Neither proxy has overload control
+                # here, so an overload leaves a backlog (retransmissions, calls waiting for
+                # Timer C); the sustained run starts from a fresh process, as after a
+                # deployment, instead of measuring the recovery from that overload.
+                print(f"  {proxy.name}: restart after the overload, then warm-up", flush=True)
+                proxy.stop()
+                proxy.start()
+                proxy.wait_ready()
+                rewarm = runner.run("warmup", uas, 200, 400)
+                result["rewarm"] = asdict(rewarm)
+                result["restarted_before_confirm"] = True
             runner.settle()
+            result["mem_baseline_confirm"] = mem_now(proxy)
             calls = max(args.confirm_calls, best.rate * 2)
             confirm = runner.run("confirm", uas, best.rate, calls)
             print_step(proxy.name, confirm)
@@ -795,7 +816,7 @@ def bench_calls(proxy: Proxy, sipp: str, tmp: Path, args: argparse.Namespace) ->
 
 def leak_verdict(result: dict[str, Any]) -> dict[str, Any]:
     """Did the live transactions go back to 0 and the memory back near the baseline?"""
-    base = result.get("mem_baseline", {}).get("pss_mb")
+    base = (result.get("mem_baseline_confirm") or result.get("mem_baseline", {})).get("pss_mb")
     run = result.get("mem_after_run", {}).get("pss_mb")
     idle = result.get("mem_after_idle", {}).get("pss_mb")
     idle2 = result.get("mem_after_idle2", {}).get("pss_mb")
@@ -1143,6 +1164,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-repeat", dest="repeat", action="store_false", help="skip the second run + idle"
     )
     p.add_argument("--register", action="store_true", help="REGISTER load instead of calls")
+    p.add_argument(
+        "--trace",
+        action="store_true",
+        help="keep the dashboard's call tracer on (off by default: --no-trace)",
+    )
     p.add_argument("--register-rates", type=_ints)
     p.add_argument("--users", type=int, default=100_000, help="distinct users (--register)")
     p.add_argument(
@@ -1221,7 +1247,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = KAMAILIO_REGISTRAR_CFG if args.register else KAMAILIO_PROXY_CFG
         if want_sip and serve_ok:
             workers = args.workers[:1] if args.register else args.workers
-            proxies += [Sipwright(tmp, free_port(), n) for n in workers]
+            proxies += [Sipwright(tmp, free_port(), n, args.trace) for n in workers]
         if want_kam:
             proxies.append(Kamailio(tmp, free_port(), args.kamailio_workers, cfg))
         users = tmp / "users.csv"
