@@ -10,13 +10,11 @@ Screenshots: ``test-artifacts/screenshots/{dashboard,ladder,validator}.png``.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aio.ua_wire import Wire
 from peers import shared_dir
 
@@ -34,18 +32,6 @@ DOMAIN = "127.0.0.1"
 
 def run(coro: Any, timeout: float = 90) -> Any:
     return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-@pytest.fixture
-def wire() -> Iterator[Wire]:
-    logger = logging.getLogger("sipwright.wire")
-    handler = Wire()
-    old = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(old)
 
 
 @asynccontextmanager

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -50,18 +49,6 @@ def seed_bytes() -> bytes:
 
 def run(coro: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
     return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-@pytest.fixture
-def wire() -> Iterator[Wire]:
-    logger = logging.getLogger("sipwright.wire")
-    handler = Wire()
-    old = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(old)
 
 
 def config(tmp_path: Path, **kw: Any) -> ServerConfig:

@@ -7,10 +7,9 @@ Every message any of them puts on the wire is recorded (the ``sipwright.wire`` l
 from __future__ import annotations
 
 import asyncio
-import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -23,18 +22,6 @@ from sipwright.registrar import Flow, aor_of, process_register
 from sipwright.server.location import MemoryLocationStore
 from sipwright.server.proxy import ProxyServer
 from sipwright.transaction import Destination, TimerConfig
-
-
-@pytest.fixture
-def wire() -> Iterator[Wire]:
-    logger = logging.getLogger("sipwright.wire")
-    handler = Wire()
-    old = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
-    logger.setLevel(old)
 
 
 def registrar(location: MemoryLocationStore):  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""Fixtures for the asyncio-shell tests."""
+"""Fixtures shared by every test directory."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-
-from .ua_wire import Wire
+from aio.ua_wire import Wire
 
 
 @pytest.fixture
 def wire() -> Iterator[Wire]:
+    """Every SIP message any sipwright element in the test sends, parsed back (the
+    ``sipwright.wire`` logger at DEBUG): what the tests assert on."""
     logger = logging.getLogger("sipwright.wire")
     handler = Wire()
     old = logger.level
