@@ -19,11 +19,11 @@ retransmitted 2xx it receives (§13.3.1.4, §13.2.2.4); see ``endpoint.py``.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .._netaddr import ip_of
 from ..message import Request, Response
 from ..transaction import Destination
 from ..uri import SipUri, Uri
@@ -35,11 +35,24 @@ __all__ = [
     "CallResult",
     "build_in_dialog_request",
     "default_sdp_offer",
+    "literal_hop",
     "next_hop",
     "place_call",
 ]
 
+#: Default ports by transport (RFC 3261 §19.1.2, RFC 7118 §4 for WS/WSS); others 5060.
 _DEFAULT_PORTS = {"TLS": 5061, "WSS": 443, "WS": 80}
+
+
+def literal_hop(uri: SipUri, default_transport: str) -> Destination | None:
+    """The hop an IP-literal SIP URI names: its host, its port or the transport's default,
+    its ``transport`` parameter (``sips:`` → TLS, else ``default_transport``). None for a
+    host name: this layer does no DNS (RFC 3263)."""
+    host = uri.bare_host
+    if ip_of(host) is None:
+        return None
+    transport = (uri.transport or ("TLS" if uri.scheme == "sips" else default_transport)).upper()
+    return Destination(host, uri.port or _DEFAULT_PORTS.get(transport, 5060), transport)
 
 
 def default_sdp_offer(host: str = "127.0.0.1", port: int = 6000) -> bytes:
@@ -67,18 +80,14 @@ def next_hop(uri: Uri, fallback: Destination) -> Destination:
     (its ``transport`` parameter, else ``fallback``'s). Anything else — a host name, a
     non-SIP URI — falls back to ``fallback`` (the INVITE's destination).
     """
-    if not isinstance(uri, SipUri):
+    hop = literal_hop(uri, fallback.transport) if isinstance(uri, SipUri) else None
+    if hop is None or (hop.host, hop.port, hop.transport) == (
+        fallback.host,
+        fallback.port,
+        fallback.transport,
+    ):
         return fallback
-    host = uri.bare_host
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return fallback
-    transport = (uri.transport or ("TLS" if uri.scheme == "sips" else fallback.transport)).upper()
-    port = uri.port or _DEFAULT_PORTS.get(transport, 5060)
-    if host == fallback.host and port == fallback.port and transport == fallback.transport:
-        return fallback
-    return Destination(host, port, transport)
+    return hop
 
 
 def build_in_dialog_request(

@@ -78,7 +78,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -102,7 +101,7 @@ from .call import (
     OutgoingCall,
     _body,
 )
-from .calls import default_sdp_offer, next_hop
+from .calls import default_sdp_offer, literal_hop, next_hop
 from .endpoint import DEFAULT_USER_AGENT, Endpoint, RequestHandler, ServerRequest
 from .events import EventManager, IncomingSubscription, Subscription
 from .publish import Publication, start_publication
@@ -124,7 +123,6 @@ __all__ = [
 
 log = logging.getLogger("sipwright.ua")
 
-_DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
 
 #: What a UserAgent handles by default: its Allow (RFC 3261 §20.5).
 DEFAULT_ALLOW = (
@@ -160,13 +158,10 @@ def _sip_uri(text: str, what: str) -> SipUri:
 
 def _destination(uri: SipUri) -> Destination:
     """The next hop for ``uri``: IP literal host, port, transport (no DNS in this slice)."""
-    host = uri.bare_host
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(f"{uri}: this slice does no DNS, use an IP address") from None
-    transport = (uri.transport or ("TLS" if uri.scheme == "sips" else "UDP")).upper()
-    return Destination(host, uri.port or _DEFAULT_PORTS.get(transport, 5060), transport)
+    hop = literal_hop(uri, "UDP")
+    if hop is None:
+        raise ValueError(f"{uri}: this slice does no DNS, use an IP address")
+    return hop
 
 
 @dataclass(slots=True)
