@@ -166,3 +166,28 @@ def test_all_bindings_with_a_limit(kind: str, tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(main())
+
+
+def test_binding_json_is_what_asdict_gives() -> None:
+    """The hand-built JSON equals ``dataclasses.asdict``'s, so stored rows stay readable."""
+    import dataclasses
+    import json
+
+    for flow in (None, Flow("TCP", "192.0.2.7", 5070, "3")):
+        b = Binding(
+            "sip:a@example.com",
+            "sip:a@192.0.2.7:5070;transport=tcp",
+            1060.5,
+            "cid",
+            7,
+            q=0.5,
+            instance="<urn:uuid:00000000-0000-0000-0000-000000000001>",
+            reg_id=1,
+            path=("<sip:edge.example.com;lr>",),
+            flow=flow,
+            user_agent="ua",
+            updated_at=1000.0,
+        )
+        text = binding_to_json(b)
+        assert text == json.dumps(dataclasses.asdict(b), separators=(",", ":"))
+        assert binding_from_json(text) == b

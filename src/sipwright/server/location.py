@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Protocol, TypeVar
 
 from ..registrar import Binding, Flow
@@ -74,9 +74,20 @@ class LocationStore(Protocol):
         ...
 
 
+_BINDING_FIELDS = tuple(f.name for f in fields(Binding))
+_FLOW_FIELDS = tuple(f.name for f in fields(Flow))
+
+
 def binding_to_json(binding: Binding) -> str:
-    """A binding as compact JSON (what persistent and shared stores keep)."""
-    return json.dumps(asdict(binding), separators=(",", ":"))
+    """A binding as compact JSON (what persistent and shared stores keep).
+
+    The same object ``dataclasses.asdict`` gives, built field by field: ``asdict`` deep-copies
+    recursively and took about 40 % of a SQLite REGISTER update."""
+    data = {name: getattr(binding, name) for name in _BINDING_FIELDS}
+    flow = binding.flow
+    data["flow"] = None if flow is None else {name: getattr(flow, name) for name in _FLOW_FIELDS}
+    data["path"] = list(binding.path)
+    return json.dumps(data, separators=(",", ":"))
 
 
 def binding_from_json(text: str) -> Binding:
