@@ -193,7 +193,11 @@ class ResponseContext:
 
     def __post_init__(self) -> None:
         self._invite = self.request.method == "INVITE"
-        ordered = sorted(self.targets, key=lambda t: -t.q)  # stable: equal q keep order
+        targets = self.targets
+        if len(targets) == 1:
+            self._groups.append([targets[0]])  # the usual case: nothing to order
+            return
+        ordered = sorted(targets, key=lambda t: -t.q)  # stable: equal q keep order
         for target in ordered:
             if self._groups and self._groups[-1][0].q == target.q:
                 self._groups[-1].append(target)
@@ -288,7 +292,8 @@ class ResponseContext:
     @property
     def done(self) -> bool:
         """Every branch ended and the final answer went upstream: forget the context."""
-        return self.final_sent and not self._groups_pending and not self._any_active()
+        # Written out (not via _groups_pending/_any_active): read after every response.
+        return self.final_sent and self._active <= 0 and (self.stopped or not self._groups)
 
     # -- internals -----------------------------------------------------------------
 

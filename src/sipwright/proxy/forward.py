@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from functools import lru_cache
 
+from ..headers import Headers
 from ..message import Request
 from ..message import _via as parse_via_memo
 from ..transaction import Destination
@@ -49,21 +51,24 @@ _DEFAULT_PORTS = {"TLS": 5061, "WSS": 443, "WS": 80}
 
 def loop_hash(request: Request) -> str:
     """The loop-detection hash of a received request (§16.6 step 8; see the module doc)."""
-    h = hashlib.blake2s(digest_size=8)
     to = request.to
     frm = request.from_
     cseq = request.cseq
-    parts = (
-        (to.tag or "") if to is not None else "",
-        (frm.tag or "") if frm is not None else "",
-        request.call_id or "",
-        request.uri_text,
-        str(cseq.number) if cseq is not None else "",
-        ",".join(request.headers.getall_key("proxy-require")),
-        ",".join(request.headers.getall_key("proxy-authorization")),
+    headers = request.headers
+    # One f-string, and the two rare headers read only when present: this runs for
+    # every request proxied (and every ACK, via stateless_branch).
+    text = (
+        f"{(to.tag or '') if to is not None else ''}\x00"
+        f"{(frm.tag or '') if frm is not None else ''}\x00"
+        f"{request.call_id or ''}\x00{request.uri_text}\x00"
+        f"{cseq.number if cseq is not None else ''}\x00"
+        f"{_joined(headers, 'proxy-require')}\x00{_joined(headers, 'proxy-authorization')}"
     )
-    h.update("\x00".join(parts).encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
+    return hashlib.blake2s(text.encode("utf-8", "surrogateescape"), digest_size=8).hexdigest()
+
+
+def _joined(headers: Headers, key: str) -> str:
+    return ",".join(headers.getall_key(key)) if headers.has_key(key) else ""
 
 
 def make_branch(hash_: str, unique: str) -> str:
@@ -84,11 +89,13 @@ def stateless_branch(request: Request) -> str:
     return make_branch(lh, tail)
 
 
+@lru_cache(maxsize=256)
 def record_route_value(host: str, port: int, transport: str) -> str:
     """Our Record-Route value for one interface: ``<sip:host:port;transport=x;lr>``.
 
     Always loose routing (``lr``, §16.6 step 4, §19.1.1); the transport parameter is
-    left out for UDP. An IPv6 address gets brackets.
+    left out for UDP. An IPv6 address gets brackets. Cached: a proxy has a handful of
+    interfaces and writes one of these into every dialog-creating request.
     """
     h = f"[{host}]" if ":" in host and not host.startswith("[") else host
     t = transport.upper()
@@ -111,6 +118,21 @@ def destination_of(uri: Uri, default_transport: str = "UDP") -> Destination | No
     ``default_transport``. None for host names (no DNS here, RFC 3263 is the shell's)
     and for non-SIP URIs.
     """
+    last_uri, last_transport, last_dest = _last_destination[0]
+    if last_uri is uri and last_transport == default_transport:
+        # The shell asks twice about the same next hop of a request (can it be routed,
+        # then where does the branch go): URIs are immutable, so the answer stands.
+        return last_dest
+    dest = _destination_of(uri, default_transport)
+    _last_destination[0] = (uri, default_transport, dest)
+    return dest
+
+
+#: The last :func:`destination_of` question and its answer.
+_last_destination: list[tuple[Uri | None, str, Destination | None]] = [(None, "", None)]
+
+
+def _destination_of(uri: Uri, default_transport: str) -> Destination | None:
     if not isinstance(uri, SipUri):
         return None
     maddr = uri.maddr
@@ -120,7 +142,18 @@ def destination_of(uri: Uri, default_transport: str = "UDP") -> Destination | No
         return None
     transport = (uri.transport or ("TLS" if uri.scheme == "sips" else default_transport)).upper()
     port = uri.port or _DEFAULT_PORTS.get(transport, 5060)
-    return Destination(ip, port, transport)
+    # Shared instances: a Destination is immutable, costly to build (a frozen dataclass)
+    # and the next hops are few (the callee's address, the next proxy).
+    key = (ip, port, transport)
+    dest = _destinations.get(key)
+    if dest is None:
+        if len(_destinations) >= 1024:
+            _destinations.clear()
+        dest = _destinations[key] = Destination(ip, port, transport)
+    return dest
+
+
+_destinations: dict[tuple[str, int, str], Destination] = {}
 
 
 def forward_request(

@@ -153,6 +153,9 @@ ALLOW = (
 #: Requests that may create a dialog: Record-Route goes into their initial instance.
 _DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER", "NOTIFY"})
 SERVER_HEADER = f"sipwright/{__version__}"
+#: ``responses_sent`` keys by status class (a status is three digits, §7.2): no
+#: f-string per response sent.
+_CLASS_KEYS = tuple(f"{n}xx" for n in range(10))
 
 #: Allocations between young-generation collections while a proxy runs (CPython's
 #: default is 700). Measured in-process on a full INVITE/ACK/BYE call load: with the
@@ -489,15 +492,20 @@ class ProxyServer:
             self._forward_ack(event.request, inbound)
         elif isinstance(event, Terminated):
             key = event.key
+            # The keys hash in Python (dataclasses): skip the tables that are empty, as
+            # the connection and CANCEL tables are under a UDP load.
             if isinstance(key, ClientKey):
                 stats.active_client_transactions -= 1
                 self._branches.pop(key, None)
                 self._finished.pop(key, None)
-                self._client_conns.pop(key, None)
-                self._own_cancels.discard(key)
+                if self._client_conns:
+                    self._client_conns.pop(key, None)
+                if self._own_cancels:
+                    self._own_cancels.discard(key)
             else:
                 stats.active_server_transactions -= 1
-                self._server_conns.pop(key, None)
+                if self._server_conns:
+                    self._server_conns.pop(key, None)
         elif isinstance(event, TimedOut | TxnTransportError):
             if isinstance(event.key, ClientKey) and event.response is not None:
                 self._on_response(event.key, event.response)
@@ -542,7 +550,7 @@ class ProxyServer:
             self.layer.send_response(resp, self._now, key=key)
         except TransactionStateError:
             return False
-        self.stats.responses_sent[f"{status // 100}xx"] += 1
+        self.stats.responses_sent[_CLASS_KEYS[status // 100 % 10]] += 1
         if first is not None and hook is not None:
             try:
                 hook(first, resp)
