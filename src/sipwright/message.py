@@ -134,15 +134,18 @@ class Message:
         keys = headers._keys
         lines = [self.start_line()]
         lines += headers.wire_lines()
-        if "content-length" in keys:
+        count = keys.count("content-length")
+        if count:
             parts = headers._parts
-            for i, key in enumerate(keys):
-                if key == "content-length":
-                    written = parts[i][2].strip(" \t")
-                    # Keep the line as written (leading zeros are legal) when it is right.
-                    if written != length and ascii_int(written) != len(body):
-                        name = lines[i + 1].partition(":")[0].rstrip(" \t")
-                        lines[i + 1] = f"{name}: {length}"
+            # Visit only the Content-Length line(s), not every line.
+            i = -1
+            for _ in range(count):
+                i = keys.index("content-length", i + 1)
+                written = parts[i][2].strip(" \t")
+                # Keep the line as written (leading zeros are legal) when it is right.
+                if written != length and ascii_int(written) != len(body):
+                    name = lines[i + 1].partition(":")[0].rstrip(" \t")
+                    lines[i + 1] = f"{name}: {length}"
         else:
             lines.append(f"Content-Length: {length}")
         lines.append("\r\n")
@@ -406,7 +409,7 @@ class Request(Message):
     @uri.setter
     def uri(self, value: Uri | str) -> None:
         text = value if isinstance(value, str) else str(value)
-        if text.startswith("<") or any(c in text for c in " \t\r\n"):
+        if text.startswith("<") or " " in text or "\t" in text or "\r" in text or "\n" in text:
             raise BuildError("a Request-URI has no spaces and is never in <> (RFC 3261 §7.1)")
         if isinstance(value, str):
             try:

@@ -116,13 +116,22 @@ class Headers:
             if "," in value and key in LIST_HEADERS:
                 return split_commas(value)
             return [value.strip(_WS)]
-        parts = self._parts
+        # Several lines (a response's Via after each hop's): one pass over the
+        # lines, and no comma scan of a value that has no comma.
+        out: list[str] = []
         if key in LIST_HEADERS:
-            out: list[str] = []
-            for i in self._positions(key):
-                out.extend(split_commas(parts[i][2]))
+            for k, part in zip(keys, self._parts, strict=True):
+                if k == key:
+                    value = part[2]
+                    if "," in value:
+                        out += split_commas(value)
+                    else:
+                        out.append(value.strip(_WS))
             return out
-        return [parts[i][2].strip(_WS) for i in self._positions(key)]
+        for k, part in zip(keys, self._parts, strict=True):
+            if k == key:
+                out.append(part[2].strip(_WS))
+        return out
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of header ``name`` (any case, compact form accepted)."""

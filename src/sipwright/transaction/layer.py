@@ -63,7 +63,13 @@ from .key import (
     client_key,
     server_key,
 )
-from .machine import ClientTransaction, ServerTransaction, Transaction, TransactionStateError
+from .machine import (
+    ClientTransaction,
+    ServerTransaction,
+    State,
+    Transaction,
+    TransactionStateError,
+)
 from .non_invite_client import NonInviteClientTransaction
 from .non_invite_server import NonInviteServerTransaction
 
@@ -343,14 +349,21 @@ class TransactionLayer:
 
     def _pump(self, txn: Transaction) -> None:
         """Collect a transaction's outputs and events, then reschedule or remove it."""
-        for out in txn.messages_to_send():
-            if out.retransmission:
-                self.stats.retransmissions += 1
-            self._outbox.append(out)
-        while (event := txn.next_event()) is not None:
-            self._events.append(event)
+        # Runs after every message: the transaction's queues are drained in place
+        # (same order as messages_to_send/next_event, without a call per item).
+        outs = txn._outbox
+        if outs:
+            txn._outbox = []
+            for out in outs:
+                if out.retransmission:
+                    self.stats.retransmissions += 1
+            self._outbox.extend(outs)
+        events = txn._events
+        if events:
+            self._events.extend(events)
+            events.clear()
         key = txn.key
-        if txn.terminated:
+        if txn.state is State.TERMINATED:
             self._scheduled.pop(key, None)
             if isinstance(key, ClientKey):
                 self._clients.pop(key, None)

@@ -45,6 +45,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from ..errors import SipError
+from ..headers.via import Via
 from ..message import Request, Response, make_response
 from ..server_transport import response_target
 from .config import TimerConfig
@@ -78,6 +79,12 @@ class TransactionStateError(SipError, RuntimeError):
 class State(enum.Enum):
     """Transaction states of RFC 3261 §17 plus RFC 6026's Accepted."""
 
+    # Enum's own __hash__ is a Python call (hash of the name); members are
+    # singletons compared by identity, so the identity hash gives the same dict
+    # semantics in C. The machine tables and timer dicts are keyed by these on
+    # every message.
+    __hash__ = object.__hash__
+
     CALLING = "Calling"
     TRYING = "Trying"
     PROCEEDING = "Proceeding"
@@ -89,6 +96,8 @@ class State(enum.Enum):
 
 class Input(enum.Enum):
     """Everything that can drive a transaction."""
+
+    __hash__ = object.__hash__  # see State
 
     # From the network.
     PROVISIONAL = "1xx received"
@@ -218,9 +227,13 @@ class Transaction:
         """
         timers = self._timers
         while timers and self.state is not State.TERMINATED:
-            timer, deadline = min(timers.items(), key=lambda item: item[1])
+            # Called after every message; usually nothing is due, which one C-level
+            # min() tells. The timer picked is the first armed one with the earliest
+            # deadline, as min(items, key=deadline) would pick.
+            deadline = min(timers.values())
             if deadline > now:
                 break
+            timer = next(t for t, d in timers.items() if d is deadline or d == deadline)
             del timers[timer]
             self._fire(timer, now, None)
 
@@ -372,13 +385,24 @@ class ServerTransaction(Transaction):
         self.source = source
         #: The most recent response sent (what a retransmitted request gets again).
         self.last_response: Response | None = None
+        # The top Via the last destination was computed from, and that destination.
+        self._dest_via: Via | None = None
+        self._dest: Destination | None = None
 
     def _destination_for(self, message: Message) -> Destination:
         if self.reliable:
             return self.source
         assert isinstance(message, Response)
+        # §18.2.2 reads only the top Via, and a Via is immutable: the responses of
+        # one transaction (100, 180, 200...) share that (memoised) object, so the
+        # destination is computed once per transaction, not once per response.
+        vias = message.via
+        if vias and vias[0] is self._dest_via and self._dest is not None:
+            return self._dest
         target = response_target(message)
-        return Destination(target.host, target.port, target.transport)
+        dest = self._dest = Destination(target.host, target.port, target.transport)
+        self._dest_via = vias[0]
+        return dest
 
     def receive(self, request: Request, now: float) -> None:
         """Feed a request that matched this transaction: a retransmission or an ACK.

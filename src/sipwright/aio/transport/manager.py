@@ -73,6 +73,11 @@ class TransportError(SipError):
     """A send that could not be done: refused, closed, too large, no route."""
 
 
+_KEEPALIVE_BYTES = b"\r\n\x00"
+#: Source addresses whose Destination a UDP endpoint keeps (cleared whole when full).
+_SOURCE_CACHE_MAX = 1024
+
+
 def _hostport(sockname: Any) -> tuple[str, int]:
     return str(sockname[0]), int(sockname[1])
 
@@ -289,6 +294,7 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.io: asyncio.DatagramTransport | None = None
         self.local = Destination("0.0.0.0", 0, "UDP")
         self.family = socket.AF_INET
+        self._sources: dict[object, Destination] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not always a DatagramTransport subclass at run time (selector loop, 3.11).
@@ -301,8 +307,16 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         try:
-            host, port = _hostport(addr)
-            source = Destination(normalize_host(host), port, "UDP")
+            # A peer's source Destination is built once (it is immutable, and
+            # normalising the host and a frozen dataclass's __init__ are not free
+            # on every datagram); bounded, so a flood of sources only misses.
+            source = self._sources.get(addr)
+            if source is None:
+                host, port = _hostport(addr)
+                source = Destination(normalize_host(host), port, "UDP")
+                if len(self._sources) >= _SOURCE_CACHE_MAX:
+                    self._sources.clear()
+                self._sources[addr] = source
             self._manager._receive_packet(data, source, self.local, None, self)
         except Exception:  # never let one datagram kill the listener
             logger.exception("error handling a UDP datagram from %r", addr)
@@ -565,7 +579,9 @@ class TransportManager:
         udp: _UdpEndpoint | None = None,
     ) -> None:
         """A datagram or a WebSocket frame: exactly one message (or a keep-alive)."""
-        if not data.strip(b"\r\n\x00"):
+        # Only a datagram starting with CR, LF or NUL can be a keep-alive: the
+        # others skip the strip (a copy of the whole datagram).
+        if not data or (data[0] in _KEEPALIVE_BYTES and not data.strip(b"\r\n\x00")):
             self._count("keepalives")  # CRLF or empty keep-alive (RFC 5626 §4.4.1)
             return
         if self.tap is not None:
