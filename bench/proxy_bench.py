@@ -761,8 +761,9 @@ def bench_calls(proxy: Proxy, sipp: str, tmp: Path, args: argparse.Namespace) ->
                 rewarm = runner.run("warmup", uas, 200, 400)
                 result["rewarm"] = asdict(rewarm)
                 result["restarted_before_confirm"] = True
+                runner.settle()
+                result["mem_baseline_confirm"] = mem_now(proxy)  # the new process's
             runner.settle()
-            result["mem_baseline_confirm"] = mem_now(proxy)
             calls = max(args.confirm_calls, best.rate * 2)
             confirm = runner.run("confirm", uas, best.rate, calls)
             print_step(proxy.name, confirm)

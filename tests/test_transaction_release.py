@@ -97,3 +97,21 @@ def test_invite_server_accepted_and_confirmed() -> None:
     assert isinstance(ack2, Request)
     busy.receive(ack2, 0.2)
     assert busy.state is State.CONFIRMED and busy.last_response is None
+
+
+def test_layer_compact_only_when_empty() -> None:
+    """An idle layer swaps its tables for fresh ones; a busy one keeps them."""
+    from sipwright.headers.memo import clear_memo_tables
+    from sipwright.transaction import TransactionLayer
+
+    layer = TransactionLayer()
+    key = layer.send_request(make_request("OPTIONS"), SERVER, None, 0.0)
+    assert not layer.compact() and layer.transaction(key) is not None
+    layer.handle_timer(1000.0)  # Timer F: the transaction times out and ends
+    assert layer.transaction(key) is None
+    assert layer.compact()
+    assert layer.active == 0
+    # Memo tables refill on demand: emptying them changes no parse result.
+    req = wire(make_request("BYE"))
+    assert clear_memo_tables() >= 1
+    assert bytes(wire(req)) == bytes(req)

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import json
 import logging
@@ -455,6 +456,8 @@ class Server:
             )
             if handled != released_at and not busy:
                 released_at = handled
+                if self.proxy is not None:
+                    self.proxy.compact()
                 release_memory()
 
     async def snapshot(self) -> MetricsSnapshot:
@@ -613,6 +616,9 @@ def serve(config: ServerConfig) -> int:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
     old = {s: signal.signal(s, forward) for s in _STOP_SIGNALS}
+    # What the workers inherit stays shared (copy-on-write) only if their collector never
+    # writes to it: frozen objects are outside every collection.
+    gc.freeze()
     try:
         for index in range(count):
             spawn(index)

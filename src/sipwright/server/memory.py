@@ -3,8 +3,9 @@
 After a burst, the proxy frees its transactions, but the process keeps the memory:
 CPython's small-object arenas and glibc's heap are released to the kernel only when
 they are wholly free at the top, and a busy heap rarely is. When the server goes idle
-(no live transaction, no proxy context), one full collection followed by glibc's
-``malloc_trim(0)`` returns the free pages, so the resident size comes back near where
+(no live transaction, no proxy context), emptying the header memo tables (their entries,
+made all along the burst, pin many of the allocator's blocks), one full collection and
+glibc's ``malloc_trim(0)`` return the free pages, so the resident size comes back near where
 it was before the burst (what an operator watching RSS/PSS expects of a server that
 holds no state). It runs once per busy-then-idle cycle, never under load: a full
 collection walks every object, which is exactly the pause a busy proxy must avoid.
@@ -18,6 +19,8 @@ import gc
 import logging
 import resource
 from collections.abc import Callable
+
+from ..headers.memo import clear_memo_tables
 
 __all__ = ["release_memory", "resident_bytes"]
 
@@ -55,6 +58,7 @@ def resident_bytes() -> int | None:
 def release_memory() -> tuple[int | None, int | None]:
     """Collect everything and hand free heap pages back; (RSS before, RSS after)."""
     before = resident_bytes()
+    clear_memo_tables()
     gc.collect()
     if _malloc_trim is not None:
         _malloc_trim(0)

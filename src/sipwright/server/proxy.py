@@ -440,6 +440,25 @@ class ProxyServer:
         self.stats.responses_sent["4xx"] += 1
         self._process()
 
+    def compact(self) -> bool:
+        """When nothing is in flight, fresh tables for the proxy and its transaction
+        layer (see :meth:`TransactionLayer.compact`); whether it did."""
+        if (
+            self._proxied
+            or self._branches
+            or self._finished
+            or self._chains
+            or not self.layer.compact()
+        ):
+            return False
+        self._proxied = {}
+        self._branches = {}
+        self._finished = {}
+        self._own_cancels = set()
+        self._server_conns = {}
+        self._client_conns = {}
+        return True
+
     def _on_timer(self) -> None:
         self._timer = None
         deadline = self._timer_at

@@ -110,6 +110,21 @@ class TransactionLayer:
         """Number of live (not yet Terminated) transactions."""
         return len(self._clients) + len(self._servers)
 
+    def compact(self) -> bool:
+        """When no transaction is live, swap the tables for fresh ones; whether it did.
+
+        A dict or list keeps the capacity of its busiest moment after it empties: after
+        a burst of tens of thousands of transactions that is megabytes the process holds
+        for nothing. An idle server calls this before giving memory back.
+        """
+        if self._clients or self._servers or self._heap:
+            return False
+        self._clients = {}
+        self._servers = {}
+        self._heap = []
+        self._scheduled = {}
+        return True
+
     def transaction(self, key: TransactionKey) -> Transaction | None:
         """The live transaction with this key, or None."""
         if isinstance(key, ClientKey):
