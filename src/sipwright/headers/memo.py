@@ -11,9 +11,9 @@ full, so its memory is bounded and hostile input can only make it miss.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-__all__ = ["MAX_ENTRIES", "MAX_TEXT", "clear_memo_tables", "memoize"]
+__all__ = ["MAX_ENTRIES", "MAX_TEXT", "clear_memo_tables", "memoize", "register_table"]
 
 _T = TypeVar("_T")
 
@@ -22,7 +22,12 @@ MAX_ENTRIES = 4096
 #: Longer texts are parsed every time (they are rare and would pin memory).
 MAX_TEXT = 512
 #: Every table, so that an idle server can empty them (:func:`clear_memo_tables`).
-_TABLES: list[dict[str, object]] = []
+_TABLES: list[dict[Any, Any]] = []
+
+
+def register_table(table: dict[Any, Any]) -> None:
+    """Let :func:`clear_memo_tables` empty another module-level cache table too."""
+    _TABLES.append(table)
 
 
 def clear_memo_tables() -> int:
@@ -42,7 +47,7 @@ def clear_memo_tables() -> int:
 def memoize(parse: Callable[[str], _T]) -> Callable[[str], _T]:
     """Wrap a parser of immutable values with a bounded table keyed by the text."""
     table: dict[str, _T] = {}
-    _TABLES.append(table)  # type: ignore[arg-type]
+    _TABLES.append(table)
     get = table.get
 
     def parse_memo(text: str) -> _T:

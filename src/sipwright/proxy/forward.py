@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from ..headers import Headers
+from ..headers.memo import register_table
 from ..message import Request
 from ..message import _via as parse_via_memo
 from ..transaction import Destination
@@ -154,6 +155,7 @@ def _destination_of(uri: Uri, default_transport: str) -> Destination | None:
 
 
 _destinations: dict[tuple[str, int, str], Destination] = {}
+register_table(_destinations)
 
 
 def forward_request(

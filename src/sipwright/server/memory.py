@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 import logging
 import resource
@@ -22,7 +23,7 @@ from collections.abc import Callable
 
 from ..headers.memo import clear_memo_tables
 
-__all__ = ["release_memory", "resident_bytes"]
+__all__ = ["clear_caches", "release_memory", "resident_bytes"]
 
 log = logging.getLogger("sipwright.server.memory")
 
@@ -55,10 +56,23 @@ def resident_bytes() -> int | None:
     return int(fields[1]) * resource.getpagesize()
 
 
+def clear_caches() -> None:
+    """Empty sipwright's bounded caches: the memo tables (and the tables registered
+    with them) and every ``functools.lru_cache`` of a sipwright module. Their entries
+    were made all along the burst, so they pin memory blocks the burst otherwise freed;
+    they refill from the next messages."""
+    clear_memo_tables()
+    for obj in gc.get_objects():
+        if isinstance(obj, functools._lru_cache_wrapper) and str(
+            getattr(obj, "__module__", "")
+        ).startswith("sipwright."):
+            obj.cache_clear()
+
+
 def release_memory() -> tuple[int | None, int | None]:
     """Collect everything and hand free heap pages back; (RSS before, RSS after)."""
     before = resident_bytes()
-    clear_memo_tables()
+    clear_caches()
     gc.collect()
     if _malloc_trim is not None:
         _malloc_trim(0)

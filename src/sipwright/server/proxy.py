@@ -457,6 +457,8 @@ class ProxyServer:
         self._own_cancels = set()
         self._server_conns = {}
         self._client_conns = {}
+        if self._tm is not None:
+            self._tm.clear_caches()
         return True
 
     def _on_timer(self) -> None:

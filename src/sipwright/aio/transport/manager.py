@@ -404,6 +404,11 @@ class TransportManager:
     def now(self) -> float:
         return asyncio.get_running_loop().time()
 
+    def clear_caches(self) -> None:
+        """Forget the cached source addresses (an idle server giving memory back)."""
+        for ep in self._udp:
+            ep._sources = {}
+
     async def listen(
         self, transport: str, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None
     ) -> Destination:
