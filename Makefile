@@ -19,7 +19,8 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@
 
 # The proxy and registrar on loopback, in the foreground (Ctrl-C stops it gracefully):
-# SIP on udp/tcp 127.0.0.1:5060, metrics on http://127.0.0.1:8080/metrics, the SQLite
+# SIP on udp/tcp 127.0.0.1:5060, the dashboard on http://127.0.0.1:8080/ (also /metrics, and
+# SIP over WebSocket at ws://127.0.0.1:8080/ws), the SQLite
 # store under ./var/. Add users with `.venv/bin/sipwright user add NAME --domain D`.
 run: $(VENV)/.installed
 	mkdir -p var
