@@ -10,6 +10,9 @@ def test_clear_caches_empties_lru_and_registered_tables() -> None:
     from sipwright.server.memory import clear_caches
     from sipwright.uri import parse_uri
 
+    # From a clean state: an earlier test's idle server may have emptied the tables,
+    # and destination_of answers a URI object it just saw without its table.
+    clear_caches()
     ip_of("192.0.2.1")
     destination_of(parse_uri("sip:192.0.2.1:5070"))
     assert ip_of.cache_info().currsize > 0 and _destinations

@@ -19,6 +19,7 @@ import functools
 import gc
 import logging
 import resource
+import sys
 from collections.abc import Callable
 
 from ..headers.memo import clear_memo_tables
@@ -62,11 +63,13 @@ def clear_caches() -> None:
     were made all along the burst, so they pin memory blocks the burst otherwise freed;
     they refill from the next messages."""
     clear_memo_tables()
-    for obj in gc.get_objects():
-        if isinstance(obj, functools._lru_cache_wrapper) and str(
-            getattr(obj, "__module__", "")
-        ).startswith("sipwright."):
-            obj.cache_clear()
+    # Found through the modules, not gc.get_objects(): in a worker everything it
+    # inherited is frozen (see serve), and frozen objects are not listed there.
+    for name, module in list(sys.modules.items()):
+        if name.startswith("sipwright.") and module is not None:
+            for value in list(vars(module).values()):
+                if isinstance(value, functools._lru_cache_wrapper):
+                    value.cache_clear()
 
 
 def release_memory() -> tuple[int | None, int | None]:
