@@ -445,9 +445,10 @@ class Server:
         released_at = -1  # requests handled when memory was last released
         while True:
             await asyncio.sleep(IDLE_CHECK)
-            stats = self.proxy.stats if self.proxy is not None else None
-            if stats is None:
+            proxy = self.proxy
+            if proxy is None:
                 continue
+            stats = proxy.stats
             handled = stats.requests.total()
             busy = (
                 stats.active_server_transactions
@@ -456,8 +457,7 @@ class Server:
             )
             if handled != released_at and not busy:
                 released_at = handled
-                if self.proxy is not None:
-                    self.proxy.compact()
+                proxy.compact()
                 release_memory()
 
     async def snapshot(self) -> MetricsSnapshot:

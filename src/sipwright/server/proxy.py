@@ -120,7 +120,7 @@ from ..transaction import (
     TransactionStateError,
 )
 from ..transaction import TransportError as TxnTransportError
-from ..uri import SipUri, parse_uri
+from ..uri import SipUri, Uri, parse_uri
 from .location import LocationStore
 
 __all__ = ["ProxyServer", "ProxyStats"]
@@ -382,6 +382,11 @@ class ProxyServer:
         self.identity.add_address(local.host, local.port)
         self._locals.setdefault(local.transport, local)
 
+    def _hop_destination(self, uri: Uri) -> Destination | None:
+        """Where a next-hop URI is reached: its IP literal, else the connection of the
+        WebSocket client it names by ``.invalid`` host; None (no DNS here)."""
+        return destination_of(uri) or self._named_flow(uri)
+
     def _named_flow(self, uri: object) -> Destination | None:
         """The connection of a WebSocket client whose URI host is its ``.invalid`` name
         (RFC 7118 §5): its Contact is reachable only over that connection."""
@@ -638,7 +643,7 @@ class ProxyServer:
             self._answer_to_us(key, request)
             return
         hop = next_hop_uri(request)
-        if destination_of(hop) is None and self._named_flow(hop) is None:
+        if self._hop_destination(hop) is None:
             # No DNS here (RFC 3263 is not implemented): only IP literals are routable.
             self._respond(key, request, 404, "Not Found (host names are not resolved here)")
             return
@@ -926,7 +931,7 @@ class ProxyServer:
         elif target.destination is not None:
             dest = target.destination
         else:
-            dest = destination_of(target.uri) or self._named_flow(target.uri)
+            dest = self._hop_destination(target.uri)
         if dest is None:
             ctx.fail(branch, 480 if p.retarget else 404, self._now)
             return
@@ -1073,8 +1078,7 @@ class ProxyServer:
 
     def _send_ack(self, request: Request, target: Target | None, branch: str) -> None:
         if target is None:
-            hop = next_hop_uri(request)
-            dest = destination_of(hop) or self._named_flow(hop)
+            dest = self._hop_destination(next_hop_uri(request))
         else:
             dest = target.destination or destination_of(target.uri)
         if dest is None or self.identity.is_our_address(dest.host, dest.port, dest.transport):

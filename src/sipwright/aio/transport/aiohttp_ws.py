@@ -131,16 +131,11 @@ class AiohttpWsConnection(_Connection):
     async def send(self, data: bytes) -> None:
         if self.closed or self._ws.closed:
             raise TransportError(f"{self.transport} connection {self.cid} is closed")
-        self.last_activity = self._manager.now()
-        tap = self._manager.tap
-        if tap is not None:
-            tap(True, data, self.local, self.remote)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            await self._ws.send_bytes(data)  # binary frame (RFC 7118 §5.1)
+        frame = self._ws_frame(data)
+        if isinstance(frame, str):
+            await self._ws.send_str(frame)
         else:
-            await self._ws.send_str(text)
+            await self._ws.send_bytes(frame)
 
     def close(self) -> None:
         if not self.closed:

@@ -95,9 +95,22 @@ class _Connection:
     partial_since: float | None = None
     keys: set[Destination]
     closed: bool
+    _manager: TransportManager
 
     async def send(self, data: bytes) -> None:
         raise NotImplementedError
+
+    def _ws_frame(self, data: bytes) -> str | bytes:
+        """Note a message going out over a WebSocket (activity, the tap) and choose its
+        frame: text when the message is UTF-8, else binary (RFC 7118 §5.1)."""
+        self.last_activity = self._manager.now()
+        tap = self._manager.tap
+        if tap is not None:
+            tap(True, data, self.local, self.remote)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data
 
     def close(self) -> None:
         raise NotImplementedError
@@ -254,16 +267,7 @@ class _WsConnection(_Connection):
     async def send(self, data: bytes) -> None:
         if self.closed:
             raise TransportError(f"{self.transport} connection {self.cid} is closed")
-        self.last_activity = self._manager.now()
-        tap = self._manager.tap
-        if tap is not None:
-            tap(True, data, self.local, self.remote)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            await self._ws.send(data)  # binary frame (RFC 7118 §5.1)
-        else:
-            await self._ws.send(text)
+        await self._ws.send(self._ws_frame(data))  # str: text frame, bytes: binary
         # websockets may buffer; a closed socket shows as ConnectionClosed here.
 
     def close(self) -> None:
@@ -586,7 +590,7 @@ class TransportManager:
         """A datagram or a WebSocket frame: exactly one message (or a keep-alive)."""
         # Only a datagram starting with CR, LF or NUL can be a keep-alive: the
         # others skip the strip (a copy of the whole datagram).
-        if not data or (data[0] in _KEEPALIVE_BYTES and not data.strip(b"\r\n\x00")):
+        if not data or (data[0] in _KEEPALIVE_BYTES and not data.strip(_KEEPALIVE_BYTES)):
             self._count("keepalives")  # CRLF or empty keep-alive (RFC 5626 §4.4.1)
             return
         if self.tap is not None:
