@@ -47,6 +47,7 @@ from ..headers.params import Params
 from ..ladder import render_svg
 from ..message import Message, Request, Response
 from ..registrar import Binding
+from ..uri import SipUri, parse_uri
 from ..validate import validate
 from .location import LocationStore
 from .trace import CallTracer, TracedCall
@@ -166,13 +167,15 @@ async def first_bindings(store: LocationStore, now: float, limit: int) -> tuple[
 
 
 def _uri_transport(contact: str) -> str:
-    lowered = contact.lower()
-    marker = ";transport="
-    at = lowered.find(marker)
-    if at < 0:
-        return "TLS" if lowered.startswith("sips:") else "UDP"
-    value = lowered[at + len(marker) :].split(";", 1)[0].split(">", 1)[0]
-    return value.upper() or "UDP"
+    """The transport a Contact names: its ``transport`` parameter, ``sips:`` → TLS, else
+    UDP (§19.1.2), read by the URI parser (memoised) rather than by hand."""
+    try:
+        uri = parse_uri(contact)
+    except SipError:
+        return "UDP"
+    if not isinstance(uri, SipUri):
+        return "UDP"
+    return (uri.transport or ("TLS" if uri.scheme == "sips" else "UDP")).upper()
 
 
 def call_summary(
