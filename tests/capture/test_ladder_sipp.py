@@ -21,7 +21,7 @@ from peers import REPO_DIR, free_port, require_peer
 
 from sipwright.cli import main
 
-from .tshark_helpers import capturing, run_sipp, sipp_uas, tshark_sip_count
+from .tshark_helpers import capturing, decode_as, run_sipp, sipp_uas, tshark_sip_count
 
 CALLS = 5
 PER_CALL = 6
@@ -43,8 +43,9 @@ def _sipp_run(
     transport: str = "u1",
     pcap: bool,
     interface: str = "lo",
-) -> Path:
-    """Capture a 5-call SIPp run; return the UAC's -trace_msg log."""
+) -> tuple[Path, tuple[str, ...]]:
+    """Capture a 5-call SIPp run; return the UAC's -trace_msg log and the tshark options
+    that dissect the run's (random) ports as SIP."""
     tshark, sipp = require_peer("tshark"), require_peer("sipp")
     uas_port, uac_port = free_port(), free_port()
     target = f"[{host}]:{uas_port}" if ":" in host else f"{host}:{uas_port}"
@@ -72,15 +73,15 @@ def _sipp_run(
                 str(log),
             )
             assert done.returncode == 0, done.stdout[-2000:]
-    return log
+    return log, decode_as([uas_port, uac_port])
 
 
 def test_udp_pcapng_count_matches_tshark_and_sipp_log(tmp_path: Path) -> None:
     tshark = require_peer("tshark")
     capture = tmp_path / "udp.pcapng"
-    log = _sipp_run(tmp_path, capture, pcap=False)
+    log, as_sip = _sipp_run(tmp_path, capture, pcap=False)
     assert capture.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
-    expected = tshark_sip_count(tshark, capture)
+    expected = tshark_sip_count(tshark, capture, *as_sip)
     assert expected == CALLS * PER_CALL
     record = _ladder_json(capture, tmp_path / "out.html")
     assert record["format"] == "pcapng"
@@ -113,9 +114,9 @@ def test_tcp_pcap_count_matches_tshark_subprocess(tmp_path: Path) -> None:
     tshark = require_peer("tshark")
     capture = tmp_path / "tcp.pcap"
     # On "any": Linux cooked-mode link layer (SLL) instead of loopback's Ethernet.
-    log = _sipp_run(tmp_path, capture, transport="t1", pcap=True, interface="any")
+    log, as_sip = _sipp_run(tmp_path, capture, transport="t1", pcap=True, interface="any")
     assert capture.read_bytes()[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4")
-    expected = tshark_sip_count(tshark, capture)
+    expected = tshark_sip_count(tshark, capture, *as_sip)
     assert expected == CALLS * PER_CALL
     out = tmp_path / "tcp.html"
     done = subprocess.run(
@@ -146,8 +147,8 @@ def test_tcp_pcap_count_matches_tshark_subprocess(tmp_path: Path) -> None:
 def test_ipv6_udp_count_matches_tshark(tmp_path: Path) -> None:
     tshark = require_peer("tshark")
     capture = tmp_path / "v6.pcapng"
-    _sipp_run(tmp_path, capture, host="::1", pcap=False)
-    expected = tshark_sip_count(tshark, capture)
+    _, as_sip = _sipp_run(tmp_path, capture, host="::1", pcap=False)
+    expected = tshark_sip_count(tshark, capture, *as_sip)
     assert expected == CALLS * PER_CALL
     record = _ladder_json(capture, tmp_path / "v6.svg")
     assert record["sip_messages"] == expected

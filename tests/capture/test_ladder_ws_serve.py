@@ -29,7 +29,7 @@ from sipwright.cli import main
 from sipwright.ladder import TracedMessage
 from sipwright.transaction import Destination, TimerConfig
 
-from .tshark_helpers import capturing, tshark_sip_count, tshark_sip_fields
+from .tshark_helpers import capturing, decode_as, tshark_sip_count, tshark_sip_fields
 
 TIMERS = TimerConfig(t1=0.05, t2=0.4, t4=0.5)
 pytestmark = pytest.mark.peer
@@ -80,7 +80,9 @@ def test_websocket_capture_count_matches_tshark(tmp_path: Path) -> None:
     with capturing(tshark, capture, [port]):
         statuses = asyncio.run(asyncio.wait_for(talk(), 15))
     assert statuses == [200] * exchanges
-    expected = tshark_sip_count(tshark, capture)
+    # The port is random: decode it as HTTP (which follows the WebSocket upgrade), or a
+    # dissector registered for that port number would claim the stream instead.
+    expected = tshark_sip_count(tshark, capture, "-d", f"tcp.port=={port},http")
     assert expected == 2 * exchanges
     record = _ladder(capture, tmp_path / "ws.html")
     assert record["sip_messages"] == expected
@@ -139,9 +141,10 @@ def test_serve_pcap_records_everything_in_and_out(tmp_path: Path) -> None:
     finally:
         code = server.stop()
     assert code == 0, "\n".join(server.lines)
-    seen_live = tshark_sip_count(tshark, live)
+    as_sip = decode_as([port])
+    seen_live = tshark_sip_count(tshark, live, *as_sip)
     assert seen_live == 6  # three requests in, three responses out
-    assert tshark_sip_count(tshark, written) == seen_live
+    assert tshark_sip_count(tshark, written, *as_sip) == seen_live
     record = _ladder(written, tmp_path / "serve.html")
     assert record["sip_messages"] == seen_live
     calls = record["calls"]
