@@ -5,7 +5,8 @@ For each proxy, in one run (so that both see the same machine):
 
 * ``sipwright serve --workers 2`` (and ``--workers 1``), started as a subprocess with
   ``--listen udp:127.0.0.1:P --domain example.com --db TMP --no-auth --http 127.0.0.1:H
-  --no-trace`` (the dashboard's call tracer is a debugging aid; ``--trace`` keeps it);
+  --no-trace --allocator malloc`` (the dashboard's call tracer is a debugging aid;
+  ``--trace`` keeps it; ``--allocator pymalloc`` measures CPython's own allocator);
 * Kamailio 5.6 with ``bench/kamailio/proxy.cfg`` (stateful, record-routing, TLSF
   allocator, ``-n 2`` worker processes), the yardstick of shared/design/PEERS.md.
 
@@ -312,9 +313,13 @@ class Proxy:
 class Sipwright(Proxy):
     """``sipwright serve`` with N workers (SO_REUSEPORT), metrics on http port + i."""
 
-    def __init__(self, tmp: Path, port: int, workers: int, trace: bool = False) -> None:
+    def __init__(
+        self, tmp: Path, port: int, workers: int, trace: bool = False, allocator: str = "malloc"
+    ) -> None:
         self.workers = workers
         self.name = f"sipwright-w{workers}" + ("-trace" if trace else "")
+        if allocator != "malloc":
+            self.name += f"-{allocator}"
         super().__init__(tmp, port)
         self.http_port = free_port(workers)
         self.db = tmp / f"{self.name}.db"
@@ -328,6 +333,7 @@ class Sipwright(Proxy):
             "--workers", str(workers),
             "--http", f"{HOST}:{self.http_port}",
             "--log-level", "WARNING",
+            "--allocator", allocator,
         ]  # fmt: skip
         if not trace:
             # The dashboard's call tracer copies every message (a debugging aid, like
@@ -1170,6 +1176,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="keep the dashboard's call tracer on (off by default: --no-trace)",
     )
+    p.add_argument(
+        "--allocator",
+        choices=["malloc", "pymalloc"],
+        default="malloc",
+        help="serve's memory allocator (serve's default: malloc; see docs/serve.md)",
+    )
     p.add_argument("--register-rates", type=_ints)
     p.add_argument("--users", type=int, default=100_000, help="distinct users (--register)")
     p.add_argument(
@@ -1248,7 +1260,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = KAMAILIO_REGISTRAR_CFG if args.register else KAMAILIO_PROXY_CFG
         if want_sip and serve_ok:
             workers = args.workers[:1] if args.register else args.workers
-            proxies += [Sipwright(tmp, free_port(), n, args.trace) for n in workers]
+            proxies += [Sipwright(tmp, free_port(), n, args.trace, args.allocator) for n in workers]
         if want_kam:
             proxies.append(Kamailio(tmp, free_port(), args.kamailio_workers, cfg))
         users = tmp / "users.csv"

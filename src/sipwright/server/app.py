@@ -35,7 +35,9 @@ serves metrics on ``http port + index``). The parent only supervises: it forward
 SIGTERM/SIGINT to the workers, restarts a worker that dies unexpectedly (giving up when
 they keep dying) and exits 0 when every worker stopped cleanly.
 
-``uvloop`` is used when it is installed (it is not a dependency).
+``uvloop`` is used when it is installed (a dependency on Linux; the server also runs on
+asyncio's own loop). ``serve`` re-executes itself on glibc's malloc first
+(:mod:`.allocator`) so that an idle server gives its memory back.
 """
 
 from __future__ import annotations
@@ -529,7 +531,7 @@ class Server:
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop when it is installed (optional: a faster event loop, not needed)."""
+    """uvloop's loop when it is installed (a faster event loop, not needed)."""
     try:
         uvloop = importlib.import_module("uvloop")
     except ImportError:

@@ -292,6 +292,34 @@ def _grow_receive_buffer(sock: socket.socket, size: int) -> None:
             return
 
 
+def _always_queued() -> int:
+    return 1  # unknown: let the transport send (it orders what it queued)
+
+
+async def _udp_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """A bound, non-blocking UDP socket, made here so the endpoint holds the socket
+    object itself (what ``create_datagram_endpoint(local_addr=...)`` would build)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, proto=socket.IPPROTO_UDP)
+    if not infos:
+        raise OSError(f"no address for {host!r}")
+    error: OSError | None = None
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    assert error is not None
+    raise error
+
+
 class _UdpEndpoint(asyncio.DatagramProtocol):
     def __init__(self, manager: TransportManager) -> None:
         self._manager = manager
@@ -299,10 +327,17 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         self.local = Destination("0.0.0.0", 0, "UDP")
         self.family = socket.AF_INET
         self._sources: dict[object, Destination] = {}
+        #: The socket object itself (the transport's ``socket`` extra is a stand-in
+        #: without ``sendto`` under uvloop); see :meth:`sendto`.
+        self.sock: socket.socket | None = None
+        self._queued: Callable[[], int] = _always_queued
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Not always a DatagramTransport subclass at run time (selector loop, 3.11).
         self.io = cast(asyncio.DatagramTransport, transport)
+        # Bytes the transport holds, waiting for the socket (both loops have it; the
+        # DatagramTransport interface does not name it).
+        self._queued = getattr(transport, "get_write_buffer_size", _always_queued)
         sock = transport.get_extra_info("socket")
         self.family = sock.family
         _grow_receive_buffer(sock, self._manager.udp_receive_buffer)
@@ -330,9 +365,29 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         logger.debug("UDP error on %s:%d: %s", self.local.host, self.local.port, exc)
 
     def sendto(self, data: bytes, host: str, port: int) -> None:
-        if self.io is None or self.io.is_closing():
+        """Send one datagram, on the socket itself when nothing is queued.
+
+        Why not always ``transport.sendto``: uvloop keeps every destination address
+        object it was given in a 2 048-entry cache (address → sockaddr), so after a
+        burst from many peers those small tuples stay alive, scattered over the heap,
+        and keep CPython's allocator from returning the arenas the burst used (the
+        proxy's memory would not come back to its baseline when idle). The transport
+        tries the same non-blocking send first; it is used when the socket's buffer is
+        full (it queues, in order) or when there is no socket object.
+        """
+        io = self.io
+        if io is None or io.is_closing():
             raise TransportError("UDP socket is closed")
-        self.io.sendto(data, (host, port))
+        sock = self.sock
+        if sock is None or self._queued():
+            io.sendto(data, (host, port))
+        else:
+            try:
+                sock.sendto(data, (host, port))
+            except (BlockingIOError, InterruptedError):
+                io.sendto(data, (host, port))
+            except OSError as exc:  # what the transport would report
+                self.error_received(exc)
         tap = self._manager.tap
         if tap is not None:
             tap(True, data, self.local, Destination(host, port, "UDP"))
@@ -428,11 +483,15 @@ class TransportManager:
         bind_host = host.strip("[]")
         try:
             if name == "UDP":
-                _, proto = await loop.create_datagram_endpoint(
-                    lambda: _UdpEndpoint(self),
-                    local_addr=(bind_host, port),
-                    reuse_port=self.reuse_port or None,
-                )
+                sock = await _udp_socket(bind_host, port, self.reuse_port)
+                try:
+                    _, proto = await loop.create_datagram_endpoint(
+                        lambda: _UdpEndpoint(self), sock=sock
+                    )
+                except BaseException:
+                    sock.close()
+                    raise
+                proto.sock = sock
                 self._udp.append(proto)
                 bound = proto.local
             elif name in ("TCP", "TLS"):
