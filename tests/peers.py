@@ -26,6 +26,7 @@ INSTALL_HINTS: dict[str, str] = {
     "kamailio": "Debian package `kamailio`",
     "baresip": "Debian package `baresip`",
     "sngrep": "Debian package `sngrep`",
+    "dnsmasq": "Debian package `dnsmasq-base` (the binary, no service)",
 }
 
 
@@ -39,7 +40,9 @@ def require_peer(name: str) -> str:
 
     When it is not on ``PATH``: ``pytest.fail`` under CI, ``pytest.skip`` elsewhere.
     """
-    path = shutil.which(name)
+    # Daemons such as dnsmasq live in /usr/sbin, which a non-root PATH may not list.
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    path = shutil.which(name, path=search)
     if path is not None:
         return path
     hint = INSTALL_HINTS.get(name, f"a package providing `{name}`")

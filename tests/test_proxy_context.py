@@ -13,6 +13,7 @@ from sipwright.proxy import (
     Target,
     choose_best,
 )
+from sipwright.transaction import Destination
 from sipwright.uri import parse_uri
 
 
@@ -265,3 +266,66 @@ def test_failed_branch_gives_a_local_response() -> None:
     assert isinstance(action, ForwardResponse)
     assert action.response.status_code == 480
     assert [v.branch for v in action.response.via] == ["z9hG4bKcaller"]
+
+
+# -- RFC 3263 §4.3 failover ------------------------------------------------------------
+
+
+def located(method: str = "INVITE", n: int = 3) -> tuple[ResponseContext, list[Destination]]:
+    """A context for one target that DNS resolved to ``n`` addresses."""
+    dests = [Destination(f"192.0.2.{20 + i}", 5060, "UDP") for i in range(n)]
+    target = Target(
+        parse_uri("sip:bob@example.net"), destination=dests[0], alternatives=tuple(dests[1:])
+    )
+    ctx = ResponseContext(request(method), [target])
+    ctx.start(0.0)
+    return ctx, dests
+
+
+def test_failover_to_the_next_address_on_503_and_on_timeout() -> None:
+    ctx, dests = located()
+    (b0,) = started(drain(ctx))
+    assert b0.target.destination == dests[0]
+    ctx.receive(b0, answer(ctx.request, 100), 0.1)  # a 100 does not prevent failover
+    ctx.receive(b0, answer(ctx.request, 503), 0.5)
+    actions = drain(ctx)
+    (b1,) = started(actions)
+    assert forwarded(actions) == []  # nothing upstream yet
+    assert b1.target.destination == dests[1] and b1.target.alternatives == (dests[2],)
+    assert b1.timer_c is not None
+    ctx.fail(b1, 408, 32.0)  # the transaction layer's timeout (Timer B)
+    (b2,) = started(drain(ctx))
+    assert b2.target.destination == dests[2] and b2.target.alternatives == ()
+    ctx.receive(b2, answer(ctx.request, 200), 33.0)
+    assert forwarded(drain(ctx)) == [(200, True)]
+    assert ctx.done
+
+
+def test_every_address_failing_forwards_the_best_answer() -> None:
+    ctx, _ = located("OPTIONS", n=2)
+    (b0,) = started(drain(ctx))
+    ctx.receive(b0, answer(ctx.request, 503), 1.0)
+    (b1,) = started(drain(ctx))
+    ctx.receive(b1, answer(ctx.request, 408), 2.0)
+    # §16.7 step 6 over both finals: the lowest class, 408 before the 503.
+    assert forwarded(drain(ctx)) == [(408, True)]
+    assert ctx.done
+
+
+def test_no_failover_after_ringing_on_other_answers_or_when_cancelled() -> None:
+    ctx, _ = located()
+    (b0,) = started(drain(ctx))
+    ctx.receive(b0, answer(ctx.request, 180), 0.1)
+    drain(ctx)
+    ctx.receive(b0, answer(ctx.request, 503), 0.5)  # the caller has heard this server
+    assert started(drain(ctx)) == [] and ctx.done
+    ctx, _ = located()
+    (b0,) = started(drain(ctx))
+    ctx.receive(b0, answer(ctx.request, 486), 0.5)  # a real answer: busy
+    assert forwarded(drain(ctx)) == [(486, True)]
+    ctx, _ = located()
+    (b0,) = started(drain(ctx))
+    ctx.cancel(0.2)
+    ctx.receive(b0, answer(ctx.request, 503), 0.5)
+    actions = drain(ctx)
+    assert started(actions) == [] and forwarded(actions) == [(500, True)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,21 @@ def test_address_parsing() -> None:
 def test_example_config_loads() -> None:
     config = load_config(EXAMPLE)
     assert config.listen and config.domains
+
+
+def test_dns_section_and_flags(tmp_path: Path) -> None:
+    conf = tmp_path / "dns.toml"
+    conf.write_text('[dns]\nenabled = true\nservers = ["127.0.0.1:5353", "[::1]"]\ntimeout = 0.5\n')
+    config = load_config(conf)
+    assert config.dns is True
+    assert config.dns_servers == (("127.0.0.1", 5353), ("::1", 53))
+    assert config.dns_timeout == 0.5
+    assert ServerConfig().dns is True and ServerConfig().dns_servers == ()
+    for bad, fault in (
+        ('[dns]\nservers = ["127.0.0.1:notaport"]\n', "dns.servers"),
+        ("[dns]\ntimeout = 0\n", "dns.timeout"),
+        ("[dns]\nresolver = 1\n", "unknown key dns.resolver"),
+    ):
+        conf.write_text(bad)
+        with pytest.raises(ConfigError, match=re.escape(fault)):
+            load_config(conf)

@@ -93,6 +93,18 @@ def register_serve_commands(main: click.Group) -> None:
     @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR.")
     @click.option("--log-format", type=click.Choice(["kv", "json"]), default=None)
     @click.option(
+        "--dns-server",
+        "dns_servers",
+        multiple=True,
+        metavar="HOST[:PORT]",
+        help="Name server for RFC 3263 (repeatable; default: /etc/resolv.conf's).",
+    )
+    @click.option(
+        "--dns/--no-dns",
+        default=None,
+        help="Locate next hops named by host name with DNS (RFC 3263; default on).",
+    )
+    @click.option(
         "--allocator",
         type=click.Choice(["malloc", "pymalloc"]),
         default=None,
@@ -121,6 +133,8 @@ def register_serve_commands(main: click.Group) -> None:
         drain: float | None,
         log_level: str | None,
         log_format: str | None,
+        dns_servers: tuple[str, ...],
+        dns: bool | None,
         allocator: str | None,
         pcap: str | None,
     ) -> None:
@@ -130,6 +144,7 @@ def register_serve_commands(main: click.Group) -> None:
             http_addr: tuple[str, int] | str | None = None
             if http is not None:
                 http_addr = parse_hostport(http) if http else "off"
+            nameservers = tuple(parse_hostport(v, 53) for v in dns_servers) or None
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from None
         config = _load(
@@ -148,6 +163,8 @@ def register_serve_commands(main: click.Group) -> None:
             log_level=log_level.upper() if log_level else None,
             log_format=log_format,
             allocator=allocator,
+            dns=dns,
+            dns_servers=nameservers,
             pcap=Path(pcap) if pcap else None,
         )
         if http_addr == "off":

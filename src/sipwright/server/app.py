@@ -61,6 +61,7 @@ from typing import Any
 from aiohttp import web
 
 from .._version import __version__
+from ..aio.dns import SipResolver
 from ..aio.transport.manager import Tap
 from ..capture.pcap_writer import PcapWriter
 from ..errors import ParseError
@@ -204,6 +205,13 @@ class _ServerProxy(ProxyServer):
         return sent
 
 
+def _resolver(config: ServerConfig) -> SipResolver | None:
+    """RFC 3263 for next hops named by host name ([dns]); None when it is off."""
+    if not config.dns:
+        return None
+    return SipResolver(config.dns_servers, timeout=config.dns_timeout)
+
+
 def _call_fields(resp: Response) -> dict[str, object]:
     fields: dict[str, object] = {"status": resp.status_code, "call_id": resp.call_id}
     try:
@@ -339,6 +347,7 @@ class Server:
             ssl_context=_ssl_context(config),
             clock=self.clock,
             reuse_port=self.reuse_port,
+            resolver=_resolver(config),
         )
         await self.proxy.start()
         if config.pcap is not None:  # --pcap (docs/ladder.md): worker i writes FILE.i

@@ -18,6 +18,8 @@ TOML layout (see ``docs/serve.example.toml``)::
     [tls]        cert, key
     [log]        level, format ("kv" or "json")
     [capture]    pcap (write every SIP message in and out to this pcap file)
+    [dns]        enabled, servers (["host:port", ...]; default: /etc/resolv.conf's),
+                 timeout (RFC 3263 location of next hops named by host name)
 """
 
 from __future__ import annotations
@@ -136,6 +138,12 @@ class ServerConfig:
     #: Write every SIP message received and sent to this pcap file (``--pcap``); with
     #: several workers, worker i writes ``<pcap>.<i>``. See docs/ladder.md.
     pcap: Path | None = None
+    #: Locate next hops named by host name with DNS (RFC 3263: NAPTR, SRV, A/AAAA).
+    dns: bool = True
+    #: Name servers ``(host, port)`` to ask; empty: the system's (``/etc/resolv.conf``).
+    dns_servers: tuple[tuple[str, int], ...] = ()
+    #: Seconds one DNS lookup may take, retries included.
+    dns_timeout: float = 2.0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -180,6 +188,8 @@ class ServerConfig:
             raise ConfigError(f"log.format: one of {', '.join(_LOG_FORMATS)}")
         if self.realm is not None and not self.realm:
             raise ConfigError("auth.realm: empty (leave it out to use the first domain)")
+        if not 0 < self.dns_timeout <= 60:
+            raise ConfigError("dns.timeout: seconds, more than 0 and at most 60")
         if self.pcap is not None and (not self.pcap.name or self.pcap.is_dir()):
             raise ConfigError(f"capture.pcap: {str(self.pcap)!r} must name a file")
 
@@ -250,6 +260,13 @@ def _domains(value: Any, key: str, base: Path) -> tuple[str, ...]:
     return tuple(d.lower() for d in _strings(value, key))
 
 
+def _nameservers(value: Any, key: str, base: Path) -> tuple[tuple[str, int], ...]:
+    try:
+        return tuple(parse_hostport(v, 53) for v in _strings(value, key))
+    except ConfigError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+
+
 def _http(value: Any, key: str, base: Path) -> tuple[str, int] | None:
     if not isinstance(value, str):
         raise ConfigError(f'{key}: expected "host:port" or "" (off), got {value!r}')
@@ -296,6 +313,11 @@ _SCHEMA: dict[str, dict[str, tuple[str, Convert]]] = {
     "tls": {"cert": ("tls_cert", _path), "key": ("tls_key", _path)},
     "log": {"level": ("log_level", _level), "format": ("log_format", _STR)},
     "capture": {"pcap": ("pcap", _path)},
+    "dns": {
+        "enabled": ("dns", _BOOL),
+        "servers": ("dns_servers", _nameservers),
+        "timeout": ("dns_timeout", _number),
+    },
 }
 
 

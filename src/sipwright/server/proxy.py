@@ -23,9 +23,11 @@ What happens to a request (§16.3–§16.6):
   does not exist. A REGISTER to our domain goes to ``on_register`` whatever its user part.
   Before the lookup, ``authenticate`` may challenge an out-of-dialog request whose From
   is in our domains (ACK and CANCEL are never challenged, §22.1);
-* otherwise forwarded to its first Route or Request-URI, which must be an IP literal:
-  this proxy does no DNS (RFC 3263), so a host name we are not responsible for gets
-  404 "No DNS here".
+* otherwise forwarded to its first Route or Request-URI: an IP literal as it is; a host
+  name is located by RFC 3263 (NAPTR, SRV, A/AAAA through ``resolver``, a
+  :class:`~sipwright.aio.dns.SipResolver`), the first address tried and the others
+  kept for failover (a 503 or a timeout before any provisional, §4.3); a name with no
+  address (or no resolver) gets 404 naming the fault.
 
 Each stateful forward has a :class:`~sipwright.proxy.ResponseContext`; Record-Route is
 added to initial dialog-creating requests (``<sip:ip:port;lr>``, two values when the
@@ -71,7 +73,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._netaddr import ip_of
 from .._version import __version__
+from ..aio.dns import SipResolver
 from ..aio.endpoint import local_ip_for
 from ..aio.transports import Inbound, TransportError, TransportManager
 from ..dialog.helpers import build_cancel
@@ -199,6 +203,9 @@ class ProxyStats:
     dropped: int = 0
     #: Send failures and hook errors.
     errors: int = 0
+    #: Next hops located by RFC 3263, and those that gave no address.
+    dns_lookups: int = 0
+    dns_failures: int = 0
     active_server_transactions: int = 0
     active_client_transactions: int = 0
     active_contexts: int = 0
@@ -244,8 +251,11 @@ class ProxyServer:
         clock: Callable[[], float] = time.time,
         reuse_port: bool = False,
         tune_gc: bool = True,
+        resolver: SipResolver | None = None,
     ) -> None:
         self._listen_specs = list(listen)
+        #: RFC 3263 server location for next hops named by host name (None: 404).
+        self.resolver = resolver
         self.identity = LocalIdentity(domains)
         self.location = location
         self.on_register = on_register
@@ -386,6 +396,31 @@ class ProxyServer:
         """Where a next-hop URI is reached: its IP literal, else the connection of the
         WebSocket client it names by ``.invalid`` host; None (no DNS here)."""
         return destination_of(uri) or self._named_flow(uri)
+
+    def _locatable(self, uri: Uri) -> SipUri | None:
+        """``uri`` when it names a host that DNS may know (RFC 3263) and there is a
+        resolver; None for ``.invalid`` names (a flow that is gone) and the rest."""
+        if self.resolver is None or not isinstance(uri, SipUri):
+            return None
+        host = uri.bare_host.lower()
+        if not host or host.endswith(".invalid") or ip_of(host) is not None:
+            return None
+        return uri
+
+    async def _locate(self, uri: SipUri) -> list[Destination]:
+        """RFC 3263 for ``uri``, limited to the transports and address families we have."""
+        assert self.resolver is not None
+        have = set(self._locals)
+        families = []
+        if any(":" not in d.host for d in self._locals.values()):
+            families.append("A")
+        if any(":" in d.host or d.host == "::" for d in self._locals.values()):
+            families.append("AAAA")
+        found = await self.resolver.locate(uri, have & {"UDP", "TCP", "TLS"}, families)
+        self.stats.dns_lookups += 1
+        if not found:
+            self.stats.dns_failures += 1
+        return found
 
     def _named_flow(self, uri: object) -> Destination | None:
         """The connection of a WebSocket client whose URI host is its ``.invalid`` name
@@ -643,17 +678,21 @@ class ProxyServer:
             self._answer_to_us(key, request)
             return
         hop = next_hop_uri(request)
+        locate: SipUri | None = None
         if self._hop_destination(hop) is None:
-            # No DNS here (RFC 3263 is not implemented): only IP literals are routable.
-            self._respond(key, request, 404, "Not Found (host names are not resolved here)")
-            return
+            locate = self._locatable(hop)
+            if locate is None:
+                self._respond(key, request, 404, "Not Found (no route to that host)")
+                return
         if method == "INVITE":
             self._respond(key, request, 100)
-        if self.authenticate is not None and self._needs_auth(request):
+        if locate is not None or (self.authenticate is not None and self._needs_auth(request)):
             # A local user calling a foreign target is challenged too: otherwise anyone
             # could relay through us by forging a From in our domain.
             self._run_soon(
-                self._auth_then_forward(key, request, uri, lh, local_in, event.source.host)
+                self._forward_foreign_async(
+                    key, request, uri, lh, local_in, event.source.host, locate
+                )
             )
             return
         self._forward_foreign(key, request, uri, lh, local_in, event.source.host)
@@ -671,7 +710,7 @@ class ProxyServer:
         p = self._new_proxied(key, request, lh, local_in, source_host, retarget=False)
         self._begin(p, [Target(uri)])
 
-    async def _auth_then_forward(
+    async def _forward_foreign_async(
         self,
         key: ServerKeyT,
         request: Request,
@@ -679,21 +718,34 @@ class ProxyServer:
         lh: str,
         local_in: Destination,
         source_host: str,
+        locate: SipUri | None,
     ) -> None:
-        """The authenticate hook, then forward like :meth:`_forward_foreign`."""
-        assert self.authenticate is not None
+        """:meth:`_forward_foreign` after what needs awaiting: the authenticate hook
+        (when the request needs it) and locating the next hop ``locate`` (RFC 3263)."""
         p = self._new_proxied(key, request, lh, local_in, source_host, retarget=False)
-        self._proxied[key] = p  # a CANCEL arriving during the hook finds it
+        self._proxied[key] = p  # a CANCEL arriving meanwhile finds it
         try:
-            challenge = await self.authenticate(request)
+            if self.authenticate is not None and self._needs_auth(request):
+                challenge = await self.authenticate(request)
+                if challenge is not None:
+                    self._forget(p)
+                    self._send_response(key, self._tagged(challenge))
+                    return
+            target = Target(uri)
+            if locate is not None:
+                found = await self._locate(locate)
+                if not found and not p.cancelled and not self._closed:
+                    self._forget(p)
+                    host = locate.bare_host[:60]
+                    self._respond(key, request, 404, f"Not Found (no address for {host})")
+                    return
+                if found:
+                    target = Target(uri, destination=found[0], alternatives=tuple(found[1:]))
             self._forget(p)
-            if challenge is not None:
-                self._send_response(key, self._tagged(challenge))
-                return
             if p.cancelled or self._closed:
                 self._respond(key, request, 487)  # §9.2: cancelled before forwarding
                 return
-            self._begin(p, [Target(uri)])
+            self._begin(p, [target])
         except Exception:
             self.stats.errors += 1
             log.exception("authenticating %s failed", request.method)
@@ -926,10 +978,10 @@ class ProxyServer:
                 ctx.fail(branch, 500, self._now)
                 return
             dest = destination_of(hop)
+        elif target.destination is not None:
+            dest = target.destination  # a flow, or an address located by RFC 3263
         elif request.headers.has_key("route"):
             dest = destination_of(next_hop_uri(request))
-        elif target.destination is not None:
-            dest = target.destination
         else:
             dest = self._hop_destination(target.uri)
         if dest is None:
@@ -1076,9 +1128,21 @@ class ProxyServer:
         except (ParseError, ValueError):
             self.stats.dropped += 1
 
-    def _send_ack(self, request: Request, target: Target | None, branch: str) -> None:
-        if target is None:
-            dest = self._hop_destination(next_hop_uri(request))
+    def _send_ack(
+        self,
+        request: Request,
+        target: Target | None,
+        branch: str,
+        located: Destination | None = None,
+    ) -> None:
+        if located is not None:
+            dest: Destination | None = located
+        elif target is None:
+            hop = next_hop_uri(request)
+            dest = self._hop_destination(hop)
+            if dest is None and (name := self._locatable(hop)) is not None:
+                self._run_soon(self._locate_then_ack(request, name, branch))
+                return
         else:
             dest = target.destination or destination_of(target.uri)
         if dest is None or self.identity.is_our_address(dest.host, dest.port, dest.transport):
@@ -1102,6 +1166,21 @@ class ProxyServer:
             return
         self.layer.send_stateless(fwd, dest)
         self.stats.stateless_forwards += 1
+
+    async def _locate_then_ack(self, request: Request, hop: SipUri, branch: str) -> None:
+        """The ACK of a 2xx whose next hop is a host name: to its first address (an ACK
+        has no transaction, so no failover, §17.1.1.3)."""
+        try:
+            found = await self._locate(hop)
+            if found:
+                self._send_ack(request, None, branch, located=found[0])
+            else:
+                self.stats.dropped += 1
+        except Exception:
+            self.stats.errors += 1
+            log.exception("forwarding an ACK failed")
+        finally:
+            self._process()
 
     async def _forward_ack_local(self, request: Request, uri: SipUri, branch: str) -> None:
         try:
