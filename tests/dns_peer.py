@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 import dns.exception
 import dns.message
 import dns.query
-from peers import free_port, require_peer
+from peers import free_port, require_peer, stop_process
 
 __all__ = ["dnsmasq"]
 
@@ -92,10 +92,5 @@ def dnsmasq(*records: str) -> Iterator[tuple[int, Callable[[], list[str]]]]:
             time.sleep(0.05)
         yield port, queries
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, grace=5)
         reader.join(5)

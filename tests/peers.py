@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-__all__ = ["INSTALL_HINTS", "in_ci", "require_peer", "shared_dir"]
+__all__ = ["INSTALL_HINTS", "in_ci", "require_peer", "shared_dir", "stop_process"]
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 
@@ -86,3 +88,16 @@ def free_port() -> int:
                     continue
                 return port
     raise RuntimeError("no free port")
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """Stop a peer this test started, by its handle: SIGTERM, then SIGKILL after
+    ``grace`` seconds (bounded either way)."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

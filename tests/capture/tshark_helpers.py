@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from peers import free_port
+from peers import free_port, stop_process
 
 STARTUP_TIMEOUT = 15.0
 
@@ -161,10 +161,4 @@ def sipp_uas(sipp: str, *args: str, cwd: Path) -> Iterator[subprocess.Popen[byte
             raise RuntimeError(f"sipp uas exited at once ({proc.returncode})")
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_process(proc)

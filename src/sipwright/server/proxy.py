@@ -725,12 +725,8 @@ class ProxyServer:
         p = self._new_proxied(key, request, lh, local_in, source_host, retarget=False)
         self._proxied[key] = p  # a CANCEL arriving meanwhile finds it
         try:
-            if self.authenticate is not None and self._needs_auth(request):
-                challenge = await self.authenticate(request)
-                if challenge is not None:
-                    self._forget(p)
-                    self._send_response(key, self._tagged(challenge))
-                    return
+            if await self._challenged(p):
+                return
             target = Target(uri)
             if locate is not None:
                 found = await self._locate(locate)
@@ -866,12 +862,8 @@ class ProxyServer:
         try:
             uri = request.uri
             assert isinstance(uri, SipUri)
-            if self.authenticate is not None and self._needs_auth(request):
-                challenge = await self.authenticate(request)
-                if challenge is not None:
-                    self._forget(p)
-                    self._send_response(key, self._tagged(challenge))
-                    return
+            if await self._challenged(p):
+                return
             aor = aor_of(uri) or ""
             now = self.clock()
             bindings = await self.location.lookup(aor, now)
@@ -899,6 +891,18 @@ class ProxyServer:
             self._respond(key, request, 500)
         finally:
             self._process()
+
+    async def _challenged(self, p: _Proxied) -> bool:
+        """Run the authenticate hook when the request needs it; True when it answered
+        with a challenge (sent upstream, the request forgotten)."""
+        if self.authenticate is None or not self._needs_auth(p.request):
+            return False
+        challenge = await self.authenticate(p.request)
+        if challenge is None:
+            return False
+        self._forget(p)
+        self._send_response(p.key, self._tagged(challenge))
+        return True
 
     def _needs_auth(self, request: Request) -> bool:
         if request.method in ("ACK", "CANCEL"):
