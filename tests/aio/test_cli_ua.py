@@ -356,16 +356,58 @@ def test_message_verbose_prints_full_messages() -> None:
 # -- usage errors ----------------------------------------------------------------------------
 
 
-def test_host_names_are_usage_errors() -> None:
-    result = invoke(["message", "sip:bob@example.com", "hi"])
-    assert result.exit_code == 2
-    assert "no DNS" in result.output
-    result = invoke(["register", "sip:alice@example.com", "--once"], password="x")
-    assert result.exit_code == 2
-    assert "no DNS" in result.output
+def test_usage_errors_bind_and_dns_server() -> None:
     result = invoke(["call", "sip:bob@127.0.0.1", "--bind", "localhost:0"])
     assert result.exit_code == 2
     assert "--bind" in result.output
+    result = invoke(["message", "sip:bob@127.0.0.1", "hi", "--dns-server", "[::1"])
+    assert result.exit_code == 2
+    assert "--dns-server" in result.output
+
+
+def test_host_names_are_located_with_the_given_name_server() -> None:
+    """``message`` and ``call`` to ``sip:bob@example.test`` reach the UA that dnsmasq's SRV
+    record names; a name with no address exits 1 naming it."""
+    from dns_peer import dnsmasq
+    from peers import free_port
+
+    bob_port = free_port()
+    records = (
+        f"--srv-host=_sip._udp.example.test,bob.example.test,{bob_port},10,0",
+        "--host-record=bob.example.test,127.0.0.1",
+    )
+
+    async def main_() -> list[Result]:
+        async with UserAgent(f"sip:bob@127.0.0.1:{bob_port}", timers=TIMERS) as bob:
+            got: list[bytes] = []
+
+            async def on_message(sreq: ServerRequest) -> None:
+                got.append(sreq.request.body)
+                await sreq.respond(200)
+
+            async def answer(call: IncomingCall) -> None:
+                await call.answer(ANSWER)
+
+            bob.on_request = on_message
+            bob.on_call = answer
+            results = [
+                await invoke_in_thread(["message", "sip:bob@example.test", "hi", *dns_args]),
+                await invoke_in_thread(
+                    ["call", "sip:bob@example.test", "--duration", "0", *dns_args]
+                ),
+                await invoke_in_thread(["message", "sip:bob@nowhere.test", "hi", *dns_args]),
+            ]
+            assert got == [b"hi"]
+            return results
+
+    with dnsmasq(*records) as (dns_port, queries):
+        dns_args = ["--dns-server", f"127.0.0.1:{dns_port}"]
+        sent, called, lost = run(main_())  # type: ignore[misc]
+        assert "SRV _sip._udp.example.test" in queries()
+    assert sent.exit_code == 0, sent.output
+    assert "--> MESSAGE sip:bob@example.test" in sent.output
+    assert called.exit_code == 0, called.output
+    assert lost.exit_code == 1 and "nowhere.test" in lost.output
 
 
 # -- register --registrar / --user, and --verbose ----------------------------------------------

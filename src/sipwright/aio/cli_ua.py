@@ -7,8 +7,8 @@ its full text, shown with ``--verbose``). ``cli.py`` owns the click group;
 :func:`register_ua_commands` adds the commands, so asyncio stays inside ``sipwright.aio``.
 
 Exit status: 0 on success (a 2xx; for ``call``: answered and ended cleanly), 1 on any
-other outcome, 2 on usage errors. The UA does no DNS (RFC 3263 is not implemented), so
-every URI the UA must reach needs an IP host.
+other outcome, 2 on usage errors. A URI naming a host name is located by RFC 3263
+(NAPTR, SRV, A over UDP) with the system's name servers, or ``--dns-server``'s.
 
 Passwords never come from a flag (a flag shows up in ``ps`` and shell history):
 ``register`` reads ``SIPWRIGHT_PASSWORD`` or prompts without echo; ``call`` and
@@ -37,6 +37,7 @@ from ..message import Response
 from ..uri import SipUri, parse_uri
 from .call import CallFailed, CallState
 from .cli_commands import parse_hostport
+from .dns import SipResolver
 from .ua import UserAgent
 
 __all__ = ["PASSWORD_ENV", "WirePrinter", "register_ua_commands"]
@@ -45,7 +46,6 @@ __all__ = ["PASSWORD_ENV", "WirePrinter", "register_ua_commands"]
 PASSWORD_ENV = "SIPWRIGHT_PASSWORD"
 
 _WIRE_LOGGER = "sipwright.wire"
-_NO_DNS = "this UA does no DNS: use an IP address host"
 
 
 class WirePrinter(logging.Handler):
@@ -132,19 +132,16 @@ def _install_stop(stop: asyncio.Event) -> Callable[[], None]:
     return undo
 
 
-def _sip_uri(text: str, hint: str, *, need_ip: bool) -> SipUri:
-    """Parse ``text`` as a sip:/sips: URI for option ``hint`` (a usage error otherwise)."""
+def _sip_uri(text: str, hint: str, *, reach: bool) -> SipUri:
+    """Parse ``text`` as a sip:/sips: URI for option ``hint`` (a usage error otherwise);
+    ``reach``: the UA sends there, so it must be reachable over UDP."""
     try:
         uri = parse_uri(text.strip().removeprefix("<").removesuffix(">"))
     except ParseError as exc:
         raise click.BadParameter(f"not a SIP URI: {exc}", param_hint=hint) from None
     if not isinstance(uri, SipUri):
         raise click.BadParameter("only sip: and sips: URIs", param_hint=hint)
-    if need_ip:
-        try:
-            ipaddress.ip_address(uri.bare_host)
-        except ValueError:
-            raise click.BadParameter(f"{uri.host}: {_NO_DNS}", param_hint=hint) from None
+    if reach:
         if (uri.transport or "udp").lower() != "udp" or uri.scheme == "sips":
             raise click.BadParameter(
                 "this UA speaks UDP only (sip:, no transport)", param_hint=hint
@@ -213,9 +210,11 @@ async def _register(
     once: bool,
     bind: str,
     timeout: float,
+    dns: tuple[str, ...] = (),
 ) -> int:
     creds = (user, password) if user and password else None
-    async with UserAgent(_contact(user, bind), credentials=creds, aor=aor) as ua:
+    ua_ = UserAgent(_contact(user, bind), credentials=creds, aor=aor, resolver=_resolver(dns))
+    async with ua_ as ua:
         try:
             response = await asyncio.wait_for(
                 ua.register(registrar, expires=expires, aor=aor), timeout
@@ -279,10 +278,12 @@ async def _call(
     duration: float,
     bind: str,
     timeout: float,
+    dns: tuple[str, ...] = (),
 ) -> int:
     password = os.environ.get(PASSWORD_ENV)
     creds = (user, password) if user and password else None
-    async with UserAgent(_contact(user, bind), credentials=creds, aor=from_) as ua:
+    ua_ = UserAgent(_contact(user, bind), credentials=creds, aor=from_, resolver=_resolver(dns))
+    async with ua_ as ua:
         stop = asyncio.Event()  # Ctrl-C: CANCEL a pending INVITE, BYE an established call
         undo = _install_stop(stop)
         try:
@@ -299,6 +300,7 @@ async def _call_flow(
     duration: float,
     timeout: float,
 ) -> int:
+    await asyncio.wait_for(ua.locate(target), timeout)  # dial() needs the hop located
     outgoing = ua.dial(target)
     answered = await _first(stop, outgoing.answered(), timeout)
     if answered.cancelled():
@@ -344,10 +346,12 @@ async def _message(
     user: str | None,
     bind: str,
     timeout: float,
+    dns: tuple[str, ...] = (),
 ) -> int:
     password = os.environ.get(PASSWORD_ENV)
     creds = (user, password) if user and password else None
-    async with UserAgent(_contact(user, bind), credentials=creds, aor=from_) as ua:
+    ua_ = UserAgent(_contact(user, bind), credentials=creds, aor=from_, resolver=_resolver(dns))
+    async with ua_ as ua:
         try:
             response = await asyncio.wait_for(ua.message(target, text), timeout)
         except TimeoutError:
@@ -358,7 +362,21 @@ async def _message(
 
 # -- the click commands ----------------------------------------------------------------
 
-_URI_NOTE = "URIs need an IP host (no DNS): sip:user@192.0.2.1[:port]. UDP only."
+_URI_NOTE = "URIs over UDP; a host name is located by RFC 3263 (NAPTR, SRV, A)."
+
+
+def _resolver(servers: tuple[str, ...]) -> SipResolver | None:
+    """The name servers of ``--dns-server`` (none: the UA's default, the system's)."""
+    if not servers:
+        return None
+    pairs = []
+    for text in servers:
+        try:
+            host, port = parse_hostport(text)
+        except ValueError as exc:
+            raise click.BadParameter(f"{text!r}: {exc}", param_hint="--dns-server") from None
+        pairs.append((host, port or 53))
+    return SipResolver(pairs)
 
 
 def _common(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -369,6 +387,13 @@ def _common(f: Callable[..., Any]) -> Callable[..., Any]:
         show_default=True,
         type=click.FloatRange(min=0, min_open=True),
         help="Bound on waiting for each final response (s).",
+    )(f)
+    f = click.option(
+        "--dns-server",
+        "dns",
+        multiple=True,
+        metavar="HOST[:PORT]",
+        help="Name server for host names (repeatable; default: the system's).",
     )(f)
     f = click.option(
         "--bind",
@@ -408,19 +433,20 @@ def register_ua_commands(group: click.Group) -> None:
         bind: str,
         timeout: float,
         verbose: bool,
+        dns: tuple[str, ...],
     ) -> None:
         """Register AOR (sip:user@host) at a registrar (RFC 3261 §10).
 
         The password comes from the SIPWRIGHT_PASSWORD environment variable, else a
         prompt. With --once: print the bindings the registrar returned and exit 0 on a
         2xx. Without: stay registered (refreshing) until Ctrl-C, then unregister.
-        The registrar URI needs an IP host (no DNS); UDP only.
+        The registrar is reached over UDP; a host name is located by RFC 3263.
         """
-        aor_uri = _sip_uri(aor, "AOR", need_ip=False)
+        aor_uri = _sip_uri(aor, "AOR", reach=False)
         if registrar is None:
-            registrar_uri = _sip_uri(f"sip:{aor_uri.host_port}", "AOR", need_ip=True)
+            registrar_uri = _sip_uri(f"sip:{aor_uri.host_port}", "AOR", reach=True)
         else:
-            registrar_uri = _sip_uri(registrar, "--registrar", need_ip=True)
+            registrar_uri = _sip_uri(registrar, "--registrar", reach=True)
         name = user or aor_uri.user
         password = os.environ.get(PASSWORD_ENV)
         if password is None:
@@ -441,6 +467,7 @@ def register_ua_commands(group: click.Group) -> None:
                     once,
                     bind,
                     timeout,
+                    dns,
                 )
 
         _run(main)
@@ -469,20 +496,21 @@ def register_ua_commands(group: click.Group) -> None:
         bind: str,
         timeout: float,
         verbose: bool,
+        dns: tuple[str, ...],
     ) -> None:
         """Call URI: INVITE with an SDP offer, ACK, then BYE after --duration seconds.
 
         Exit 0 when the call was answered and ended cleanly (our BYE got a 2xx, or the
         far end hung up first), 1 otherwise. Digest challenges are answered when
-        SIPWRIGHT_PASSWORD is set. URI needs an IP host (no DNS): sip:bob@192.0.2.1:5060.
+        SIPWRIGHT_PASSWORD is set. URI: sip:bob@example.com or sip:bob@192.0.2.1:5060.
         """
-        target = _sip_uri(uri, "URI", need_ip=True)
+        target = _sip_uri(uri, "URI", reach=True)
         aor, name = _from(from_, user)
         console = Console(highlight=False)
 
         async def main() -> int:
             with _wire_output(console, verbose):
-                return await _call(console, str(target), aor, name, duration, bind, timeout)
+                return await _call(console, str(target), aor, name, duration, bind, timeout, dns)
 
         _run(main)
 
@@ -504,19 +532,20 @@ def register_ua_commands(group: click.Group) -> None:
         bind: str,
         timeout: float,
         verbose: bool,
+        dns: tuple[str, ...],
     ) -> None:
         """Send TEXT to URI in a MESSAGE request (RFC 3428); exit 0 on a 2xx.
 
-        Digest challenges are answered when SIPWRIGHT_PASSWORD is set. URI needs an IP
-        host (no DNS): sip:bob@192.0.2.1:5060.
+        Digest challenges are answered when SIPWRIGHT_PASSWORD is set. URI:
+        sip:bob@example.com or sip:bob@192.0.2.1:5060.
         """
-        target = _sip_uri(uri, "URI", need_ip=True)
+        target = _sip_uri(uri, "URI", reach=True)
         aor, name = _from(from_, user)
         console = Console(highlight=False)
 
         async def main() -> int:
             with _wire_output(console, verbose):
-                return await _message(console, str(target), text, aor, name, bind, timeout)
+                return await _message(console, str(target), text, aor, name, bind, timeout, dns)
 
         _run(main)
 
@@ -526,5 +555,5 @@ def _from(from_: str | None, user: str | None) -> tuple[str | None, str | None]:
     else the From user, else ``sipwright``; it is also our contact's user part."""
     if from_ is None:
         return None, user or "sipwright"
-    uri = _sip_uri(from_, "--from", need_ip=False)
+    uri = _sip_uri(from_, "--from", reach=False)
     return str(uri), user or uri.user

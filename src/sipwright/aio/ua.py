@@ -26,8 +26,12 @@ realm and the server did not say ``stale=true``, so a wrong password surfaces as
 401/407 (never an endless loop); a hard cap of :data:`MAX_AUTH_RETRIES` retries applies too.
 
 Routing: with ``outbound_proxy`` every request is sent to that proxy with a preloaded
-``Route: <proxy;lr>`` (§8.1.2); otherwise to the Request-URI. This slice does no DNS
-(RFC 3263): the next hop must be an IP literal (port 5060 by default, 5061 for sips/TLS).
+``Route: <proxy;lr>`` (§8.1.2); otherwise to the Request-URI. A next hop named by host
+name is located by RFC 3263 (:class:`~sipwright.aio.dns.SipResolver`: NAPTR, SRV, A;
+over UDP, the transport this UA speaks) when a request is first sent there — by
+:meth:`UserAgent.locate`, which ``call``, ``register``, ``message``, ``options``,
+``subscribe`` and ``publish`` run — and remembered; :meth:`UserAgent.dial` (which returns
+at once) and in-dialog requests need hops that are IP addresses or already located.
 
 Calls (§13–§15, on :mod:`sipwright.dialog`): :meth:`UserAgent.call` / :meth:`UserAgent.dial`
 send an INVITE (SDP offer, default :func:`~sipwright.aio.calls.default_sdp_offer`) and give
@@ -102,6 +106,7 @@ from .call import (
     _body,
 )
 from .calls import default_sdp_offer, literal_hop, next_hop
+from .dns import SipResolver
 from .endpoint import DEFAULT_USER_AGENT, Endpoint, RequestHandler, ServerRequest
 from .events import EventManager, IncomingSubscription, Subscription
 from .publish import Publication, start_publication
@@ -156,11 +161,15 @@ def _sip_uri(text: str, what: str) -> SipUri:
     return uri
 
 
+#: Located next hops remembered by one UA (cleared when full).
+_LOCATED_MAX = 256
+
+
 def _destination(uri: SipUri) -> Destination:
-    """The next hop for ``uri``: IP literal host, port, transport (no DNS in this slice)."""
+    """Our own listening address from the contact URI: an IP literal host."""
     hop = literal_hop(uri, "UDP")
     if hop is None:
-        raise ValueError(f"{uri}: this slice does no DNS, use an IP address")
+        raise ValueError(f"{uri}: the contact needs an IP address host to listen on")
     return hop
 
 
@@ -195,7 +204,9 @@ class Registration:
 class UserAgent:
     """A UA on one UDP endpoint. Use as ``async with UserAgent(contact=...) as ua``.
 
-    ``contact``: our SIP URI (IP host; port 0 for an ephemeral port). ``credentials``:
+    ``contact``: our SIP URI (IP host; port 0 for an ephemeral port). ``resolver``: for
+    next hops named by host name (default: one using the system's name servers, made
+    when first needed). ``credentials``:
     ``(username, password)`` answering any realm's digest challenge. ``outbound_proxy``:
     the URI of a proxy every request goes through. ``aor``: our address-of-record (From
     of MESSAGE/OPTIONS, To/From of REGISTER); by default ``sip:user@registrar-host`` for
@@ -219,6 +230,7 @@ class UserAgent:
         ids: IdFactory | None = None,
         allow: tuple[str, ...] = DEFAULT_ALLOW,
         supported: tuple[str, ...] = DEFAULT_SUPPORTED,
+        resolver: SipResolver | None = None,
     ) -> None:
         uri = _sip_uri(contact, "contact")
         local = _destination(uri)
@@ -246,9 +258,12 @@ class UserAgent:
         )
         self._proxy: SipUri | None = None
         self._proxy_route: str | None = None
+        #: RFC 3263 location of next hops named by host name (see :meth:`locate`).
+        self.resolver = resolver
+        self._located: dict[str, Destination] = {}
+        self._family = "AAAA" if ":" in local.host else "A"
         if outbound_proxy is not None:
             proxy = _sip_uri(outbound_proxy, "outbound_proxy")
-            _destination(proxy)  # fail early on a host name
             self._proxy = proxy
             if not proxy.lr:
                 proxy = dataclasses.replace(proxy, params=(*proxy.params, ("lr", None)))
@@ -289,6 +304,12 @@ class UserAgent:
         if bound is None:  # pragma: no cover - start() listened or raised
             raise SipError("no UDP listener")
         self._contact = dataclasses.replace(self._contact_spec, port=bound.port)
+        if self._proxy is not None:
+            try:
+                await self.locate(self._proxy)
+            except BaseException:
+                await self.endpoint.close()
+                raise
 
     async def close(self) -> None:
         """Stop refreshing and close the endpoint (the binding is left to expire)."""
@@ -324,8 +345,40 @@ class UserAgent:
 
     # -- sending ---------------------------------------------------------------------
 
+    async def locate(self, target: str | SipUri) -> Destination:
+        """Where requests for ``target`` are sent: the outbound proxy when there is one,
+        else ``target``; an IP address as it is, a host name located by RFC 3263 §4
+        (UDP only: this UA's transport) and remembered for the requests that follow.
+        Raises :class:`~sipwright.errors.SipError` when the name has no address."""
+        uri = target if isinstance(target, SipUri) else _sip_uri(target, "target")
+        hop_uri = self._proxy if self._proxy is not None else uri
+        literal = literal_hop(hop_uri, "UDP")
+        if literal is not None:
+            return literal
+        key = str(hop_uri)
+        found = self._located.get(key)
+        if found is None:
+            if self.resolver is None:
+                self.resolver = SipResolver()
+            dests = await self.resolver.locate(hop_uri, ("UDP",), (self._family,))
+            if not dests:
+                raise SipError(f"{hop_uri.host}: no address found for it (RFC 3263)")
+            found = dests[0]
+            if len(self._located) >= _LOCATED_MAX:
+                self._located.clear()
+            self._located[key] = found
+        return found
+
+    def _hop_for(self, uri: SipUri) -> Destination:
+        """The next hop for ``uri`` without waiting: an IP address, or a name located
+        already (by :meth:`locate`)."""
+        hop = literal_hop(uri, "UDP") or self._located.get(str(uri))
+        if hop is None:
+            raise ValueError(f"{uri}: a host name must be located first (await ua.locate())")
+        return hop
+
     def _next_hop(self, target: SipUri) -> Destination:
-        return _destination(self._proxy if self._proxy is not None else target)
+        return self._hop_for(self._proxy if self._proxy is not None else target)
 
     def _name_addr(self, uri: str) -> str:
         if self.display_name:
@@ -379,6 +432,7 @@ class UserAgent:
         self, target: str, body: str | bytes, *, content_type: str = "text/plain"
     ) -> Response:
         """Send a MESSAGE (RFC 3428) with ``body`` to ``target``; return the final response."""
+        await self.locate(target)
         request, hop = self._out_of_dialog("MESSAGE", target, contact=False)
         data = body.encode("utf-8") if isinstance(body, str) else body
         request.set_body(data, content_type)
@@ -387,6 +441,7 @@ class UserAgent:
 
     async def options(self, target: str) -> Response:
         """Send an OPTIONS (§11) to ``target``; return the final response."""
+        await self.locate(target)
         request, hop = self._out_of_dialog("OPTIONS", target, contact=True)
         request.headers.add("Accept", "application/sdp")
         _, response = await self.send(request, hop)
@@ -407,6 +462,7 @@ class UserAgent:
         before it expires, ``modify(body)`` / ``remove()`` on the result. A non-2xx raises
         :class:`~sipwright.aio.publish.PublishFailed`.
         """
+        await self.locate(target)
         return await start_publication(
             self, target, event, body, content_type=content_type, expires=expires
         )
@@ -466,6 +522,7 @@ class UserAgent:
         if expires < 0:
             raise ValueError("expires must be >= 0")
         uri = _sip_uri(registrar, "registrar")
+        await self.locate(uri)
         if aor is None:
             aor = self.aor
         if aor is None:
@@ -569,6 +626,7 @@ class UserAgent:
 
         Raises :class:`CallFailed` (``status_code``, ``response``) on a non-2xx final.
         """
+        await self.locate(target)
         return await self.dial(target, sdp=sdp, headers=headers).answered()
 
     async def subscribe(
@@ -590,6 +648,7 @@ class UserAgent:
         ``refresh=False``: no automatic refresh (§4.1.2.2); iterate the subscription for
         its NOTIFYs.
         """
+        await self.locate(target)
         return await self.events.subscribe(
             target,
             event,
@@ -617,11 +676,11 @@ class UserAgent:
         request.headers.remove("Via")
         if self._proxy is not None and self._proxy_route is not None and not dialog.route_set:
             request.headers.prepend("Route", self._proxy_route)
-            return request, _destination(self._proxy)
+            return request, self._hop_for(self._proxy)
         if fallback is None:
             if not isinstance(hop_uri, SipUri):
                 raise SipError(f"cannot route {method} to {hop_uri}")
-            return request, _destination(hop_uri)
+            return request, self._hop_for(hop_uri)
         return request, next_hop(hop_uri, fallback)
 
     async def _on_request(self, sreq: ServerRequest) -> None:
