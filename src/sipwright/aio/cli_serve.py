@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .._version import __version__
-from ..server.allocator import active_allocator
+from ..server.allocator import ALLOCATORS, active_allocator
 from ..server.config import ConfigError, ServerConfig, format_listen, load_config, parse_hostport
 from ..server.config import parse_listen as _parse_listen
 
@@ -106,7 +106,7 @@ def register_serve_commands(main: click.Group) -> None:
     )
     @click.option(
         "--allocator",
-        type=click.Choice(["malloc", "pymalloc"]),
+        type=click.Choice(ALLOCATORS),
         default=None,
         help="Memory allocator: malloc (default) gives memory back when idle, "
         "pymalloc is ~5% faster (see docs/serve.md).",

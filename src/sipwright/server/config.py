@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .allocator import ALLOCATORS
+
 __all__ = [
     "ConfigError",
     "Listen",
@@ -48,7 +50,6 @@ TRANSPORTS = ("UDP", "TCP", "TLS", "WS", "WSS")
 _DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "TLS": 5061, "WS": 80, "WSS": 443}
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 _LOG_FORMATS = ("kv", "json")
-_ALLOCATORS = ("malloc", "pymalloc")  # sipwright.server.allocator.ALLOCATORS
 
 
 class ConfigError(ValueError):
@@ -171,8 +172,8 @@ class ServerConfig:
         if self.workers != 1 and any(port == 0 for _, _, port in self.listen):
             # Workers share a port through SO_REUSEPORT; port 0 would give each its own.
             raise ConfigError("workers: several workers need fixed listen ports (not 0)")
-        if self.allocator not in _ALLOCATORS:
-            raise ConfigError(f"sip.allocator: one of {', '.join(_ALLOCATORS)}")
+        if self.allocator not in ALLOCATORS:
+            raise ConfigError(f"sip.allocator: one of {', '.join(ALLOCATORS)}")
         if self.drain < 0 or self.sweep_interval <= 0:
             raise ConfigError("drain must be >= 0 and sweep_interval > 0")
         if (self.tls_cert is None) != (self.tls_key is None):
