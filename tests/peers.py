@@ -75,19 +75,29 @@ def shared_dir() -> Path:
     )
 
 
-def free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both at once)."""
-    for _ in range(50):
+def free_port(count: int = 1) -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (SIP listens on both at once); with
+    ``count``, the ``count - 1`` ports after it are free too (``serve --workers N`` binds
+    its HTTP port + i for worker i)."""
+    for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
             u.bind(("127.0.0.1", 0))
-            port = int(u.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
+            base = int(u.getsockname()[1])
+        if base + count > 65536:
+            continue
+        if all(_free(port) for port in range(base, base + count)):
+            return base
     raise RuntimeError("no free port")
+
+
+def _free(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
 
 
 def stop_process(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:

@@ -27,7 +27,7 @@ READY_RE = re.compile(r"event=ready .*")
 class ServeProcess:
     def __init__(self, tmp: Path, *args: str, workers: int = 1) -> None:
         self.sip_port = free_port()
-        self.http_port = free_port()
+        self.http_port = free_port(workers)  # worker i serves HTTP on http_port + i
         self.db = tmp / "var" / "serve.db"
         self.workers = workers
         self.args = [
