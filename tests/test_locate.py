@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipwright.locate import DnsQuery, NaptrRecord, ServerLocator, SrvRecord, order_srv
 from sipwright.transaction import Destination
@@ -227,3 +229,80 @@ def test_give_checks_the_question() -> None:
     loc = ServerLocator(parsed, draw=first)
     with pytest.raises(ValueError):
         loc.give(DnsQuery("other.test", "NAPTR"), None)
+
+
+# -- any answers: the procedure ends, asks sensible questions, keeps its promises ----------
+
+_NAMES = st.sampled_from(["example.test", "a.test", "b.test", "_sip._udp.example.test", "."])
+_NAPTR = st.builds(
+    NaptrRecord,
+    st.integers(0, 3),
+    st.integers(0, 3),
+    st.sampled_from(["s", "S", "a", "u", ""]),
+    st.sampled_from(["SIP+D2U", "SIP+D2T", "SIPS+D2T", "SIP+D2S", "E2U+sip", "sip+d2u"]),
+    _NAMES,
+)
+_SRV = st.builds(SrvRecord, st.integers(0, 3), st.integers(0, 5), st.integers(1, 65535), _NAMES)
+_ADDR = st.sampled_from(["192.0.2.1", "192.0.2.2", "2001:db8::1", "not-an-ip", ""])
+_ANSWER = st.one_of(
+    st.none(),
+    st.lists(_NAPTR, max_size=4),
+    st.lists(_SRV, max_size=4),
+    st.lists(_ADDR, max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    uri=st.sampled_from(
+        [
+            "sip:bob@example.test",
+            "sips:bob@example.test",
+            "sip:bob@example.test:5070",
+            "sip:bob@example.test;transport=tcp",
+            "sips:example.test;transport=tcp",
+            "sip:192.0.2.9",
+            "sip:bob@example.test;maddr=a.test",
+        ]
+    ),
+    transports=st.sets(st.sampled_from(["UDP", "TCP", "TLS"]), min_size=1),
+    families=st.sampled_from([("A",), ("AAAA",), ("A", "AAAA")]),
+    answers=st.lists(_ANSWER, min_size=20, max_size=20),
+    draws=st.lists(st.integers(0, 100), min_size=50, max_size=50),
+)
+def test_any_answers_end_in_destinations_we_can_use(
+    uri: str,
+    transports: set[str],
+    families: tuple[str, ...],
+    answers: list[object],
+    draws: list[int],
+) -> None:
+    parsed = parse_uri(uri)
+    assert isinstance(parsed, SipUri)
+    pool = iter(draws)
+    loc = ServerLocator(parsed, transports, families, draw=lambda n: min(next(pool, 0), n))
+    asked = 0
+    feed = iter(answers)
+    while (q := loc.next_query()) is not None:
+        asked += 1
+        assert asked <= 60, "the procedure must end"
+        assert q.rdtype in ("NAPTR", "SRV", *families)
+        loc.give(q, next(feed, None))  # type: ignore[arg-type]
+    for dest in loc.destinations:
+        assert dest.transport in transports
+        assert 0 < dest.port <= 65535
+        if parsed.scheme == "sips":
+            assert dest.transport == "TLS"
+    assert len(set(loc.destinations)) == len(loc.destinations)
+
+
+def test_default_transport_is_tcp_for_an_element_without_udp() -> None:
+    """Found by the property test: with no NAPTR/SRV records an element that sends over
+    TCP only was given a UDP destination."""
+    table: dict[tuple[str, str], Records] = {("example.test", "A"): ["192.0.2.50"]}
+    dests, _ = run("sip:bob@example.test", table, transports=("TCP",))
+    assert dests == [Destination("192.0.2.50", 5060, "TCP")]
+    assert run("sip:192.0.2.9", {}, transports=("TCP",))[0] == [
+        Destination("192.0.2.9", 5060, "TCP")
+    ]
+    assert run("sips:bob@example.test", table, transports=("UDP", "TCP"))[0] == []

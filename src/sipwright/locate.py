@@ -14,7 +14,8 @@ The procedure, for a URI's host (its ``maddr`` when present, §4):
    with a SIP service we support (``SIP+D2U``, ``SIP+D2T``, ``SIPS+D2T``; only ``SIPS+``
    for ``sips:``), in order and preference; else the first of the SRV names
    ``_sip._udp``, ``_sip._tcp``, ``_sips._tcp`` (only the last for ``sips:``) that exists;
-   else UDP (TLS for ``sips:``).
+   else UDP (TLS for ``sips:``). The UDP defaults become TCP for an element that cannot
+   send UDP (every SIP element implements both, RFC 3261 §18).
 2. **Address and port** (§4.2): an IP address as it is (the URI's port or the
    transport's default); a host with a port: its A/AAAA records; else the SRV records of
    the transport's service name, ordered by priority and, within one, by a weighted
@@ -185,12 +186,13 @@ class ServerLocator:
                 if records:
                     yield from self._from_srv(records, kind)
                     return
-            transport = "TLS" if secure else "UDP"
-            yield from self._addresses(host, DEFAULT_PORT[transport], transport)
+            transport = self._default_transport(secure)
+            if transport is not None:
+                yield from self._addresses(host, DEFAULT_PORT[transport], transport)
             return
         if transport is None:
-            transport = "TLS" if secure else "UDP"
-        if transport not in self.transports:
+            transport = self._default_transport(secure)
+        if transport is None or transport not in self.transports:
             return
         if numeric:
             self.destinations.append(
@@ -202,6 +204,14 @@ class ServerLocator:
             yield from self._srv_targets(
                 f"{SRV_PREFIX[transport]}.{host}", transport, host, fallback=True
             )
+
+    def _default_transport(self, secure: bool) -> str | None:
+        """§4.1's default: TLS for SIPS, UDP for SIP — or TCP when we cannot send UDP
+        (every SIP element implements both, RFC 3261 §18)."""
+        for kind in ("TLS",) if secure else ("UDP", "TCP"):
+            if kind in self.transports:
+                return kind
+        return None
 
     @staticmethod
     def _uri_transport(uri: SipUri, secure: bool) -> str | None:
