@@ -27,6 +27,8 @@ def test_render_is_prometheus_text() -> None:
             bindings=7,
             registrar_outcomes={"200": 2},
             auth_outcomes={'we"ird': 1},
+            dns_lookups=5,
+            dns_failures=1,
         )
     )
     lines = text.splitlines()
@@ -35,6 +37,8 @@ def test_render_is_prometheus_text() -> None:
     assert 'sipwright_registrar_bindings{worker="1"} 7' in lines
     assert 'sipwright_proxy_auth_total{worker="1",outcome="we\\"ird"} 1' in lines
     assert "# TYPE sipwright_registrar_bindings gauge" in lines
+    assert 'sipwright_dns_lookups_total{worker="1"} 5' in lines
+    assert 'sipwright_dns_failures_total{worker="1"} 1' in lines
     for line in lines:  # every sample line is `name{labels} number`
         if not line.startswith("#"):
             float(line.rsplit(" ", 1)[1])

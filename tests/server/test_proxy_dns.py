@@ -5,6 +5,7 @@ ACK and BYE routed to a host name, and 404 for a name with no address."""
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -218,6 +219,10 @@ def test_serve_locates_with_the_name_server_it_is_given(tmp_path: Path) -> None:
         try:
             server.wait_ready()
             run(main(server), timeout=30)
+            url = f"http://127.0.0.1:{server.http_port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                metrics = resp.read().decode()
+            assert 'sipwright_dns_lookups_total{worker="0"} 1' in metrics.splitlines()
         finally:
             code = server.stop()
         assert code == 0, "\n".join(server.lines)

@@ -485,6 +485,8 @@ class Server:
             stateless_forwards=number_of(stats, "stateless_forwards"),
             dropped=number_of(stats, "dropped"),
             errors=number_of(stats, "errors"),
+            dns_lookups=number_of(stats, "dns_lookups"),
+            dns_failures=number_of(stats, "dns_failures"),
             active_transactions=number_of(stats, "active_server_transactions")
             + number_of(stats, "active_client_transactions"),
             active_contexts=number_of(stats, "active_contexts"),

@@ -37,6 +37,8 @@ class MetricsSnapshot:
     stateless_forwards: int = 0
     dropped: int = 0
     errors: int = 0
+    dns_lookups: int = 0
+    dns_failures: int = 0
     active_transactions: int = 0
     active_contexts: int = 0
     bindings: int = 0
@@ -86,6 +88,10 @@ def render(snap: MetricsSnapshot) -> str:
     single("sipwright_sip_dropped_total", snap.dropped)
     family("sipwright_errors_total", "counter", "Send failures and hook errors.")
     single("sipwright_errors_total", snap.errors)
+    family("sipwright_dns_lookups_total", "counter", "Next hops located by RFC 3263.")
+    single("sipwright_dns_lookups_total", snap.dns_lookups)
+    family("sipwright_dns_failures_total", "counter", "RFC 3263 lookups with no address.")
+    single("sipwright_dns_failures_total", snap.dns_failures)
     family("sipwright_transactions_active", "gauge", "Transactions in progress.")
     single("sipwright_transactions_active", snap.active_transactions)
     family(
