@@ -7,6 +7,9 @@ expire on a fake clock, and a mutation that raises leaves nothing half-written.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import multiprocessing
+import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -191,3 +194,28 @@ def test_binding_json_is_what_asdict_gives() -> None:
         text = binding_to_json(b)
         assert text == json.dumps(dataclasses.asdict(b), separators=(",", ":"))
         assert binding_from_json(text) == b
+
+
+def _open_and_close(path: str, start: float) -> str:
+    """In a child process: wait for the common start, open the store, report."""
+    time.sleep(max(0.0, start - time.time()))
+    try:
+        store = SQLiteLocationStore(path)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    asyncio.run(store.close())
+    return "ok"
+
+
+def test_processes_opening_a_new_database_together_all_succeed(tmp_path: Path) -> None:
+    """``serve --workers N`` opens one new SQLite file from N processes at once: switching
+    it to WAL can fail at once with "database is locked" (seen: a worker's start failed
+    that way, then the supervisor restarted it). Every opener must succeed."""
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(6, mp_context=ctx) as pool:
+        list(pool.map(abs, range(6)))  # the children are up before the race starts
+        for round_ in range(5):
+            path = str(tmp_path / f"race{round_}.db")
+            start = time.time() + 0.3
+            outcomes = list(pool.map(_open_and_close, [path] * 6, [start] * 6))
+            assert outcomes == ["ok"] * 6, outcomes

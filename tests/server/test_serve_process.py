@@ -122,7 +122,7 @@ def test_two_workers_both_answer_and_stop(tmp_path: Path) -> None:
         except ProcessLookupError:
             continue
         raise AssertionError(f"worker {pid} still running")
-    assert sum("event=stopped" in line for line in server.lines) == 2
+    assert sum("event=stopped" in line for line in server.lines) == 2, "\n".join(server.lines)
     assert len(pids) == 3
 
 

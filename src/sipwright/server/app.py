@@ -51,6 +51,7 @@ import logging
 import os
 import secrets
 import signal
+import sqlite3
 import ssl
 import sys
 import time
@@ -78,6 +79,7 @@ from .metrics import MetricsServer, MetricsSnapshot, counter_of, number_of
 from .proxy import ProxyServer
 from .registrar_service import RegistrarService
 from .sqlite_store import SQLiteLocationStore, SQLiteUserStore
+from .sqlite_store import prepare as prepare_database
 from .trace import CallTracer
 
 __all__ = [
@@ -606,6 +608,12 @@ def serve(config: ServerConfig) -> int:
     if secret is None:
         secret = secrets.token_bytes(32)
     configure_logging(config.log_level, config.log_format, worker=-1)
+    try:
+        # Set up once here: N workers creating the same new file at once contend for it.
+        prepare_database(config.db)
+    except (OSError, sqlite3.Error) as exc:
+        log.error("start-failed", extra={"fields": {"error": f"{type(exc).__name__}: {exc}"}})
+        return 1
     children: dict[int, int] = {}  # pid -> worker index
     stopping = False
 

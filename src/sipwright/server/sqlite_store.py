@@ -15,6 +15,7 @@ never a password), one row per hash algorithm so both MD5 and SHA-256 challenges
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TypeVar
@@ -23,12 +24,15 @@ from ..auth.digest import ha1
 from ..registrar import Binding
 from .location import Mutation, binding_from_json, binding_to_json
 
-__all__ = ["USER_ALGORITHMS", "SQLiteLocationStore", "SQLiteUserStore"]
+__all__ = ["USER_ALGORITHMS", "SQLiteLocationStore", "SQLiteUserStore", "prepare"]
 
 T = TypeVar("T")
 
 #: The HA1 variants stored per user (RFC 8760: SHA-256 first, MD5 for old phones).
 USER_ALGORITHMS = ("SHA-256", "MD5")
+
+#: Tries at setting up a database another process is setting up too.
+_SETUP_ATTEMPTS = 100
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS bindings (
@@ -53,10 +57,30 @@ def _connect(path: str | Path) -> sqlite3.Connection:
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(str(path), isolation_level=None, timeout=10.0)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(_SCHEMA)
+    try:
+        # Switching a new file to WAL takes an exclusive lock, and SQLite may answer
+        # "database is locked" at once (without its busy wait) when another process
+        # opens the same new file at that moment: retried, bounded.
+        for attempt in range(_SETUP_ATTEMPTS):
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_SCHEMA)
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == _SETUP_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05)
+    except BaseException:
+        db.close()
+        raise
     return db
+
+
+def prepare(path: str | Path) -> None:
+    """Create the database file, its WAL mode and tables, once, before worker
+    processes open it together (``serve --workers N``)."""
+    _connect(path).close()
 
 
 class SQLiteLocationStore:
