@@ -34,6 +34,7 @@ from collections.abc import Callable, Collection, Generator, Sequence
 from dataclasses import dataclass
 
 from ._netaddr import ip_of
+from .server_transport import default_port
 from .transaction import Destination
 from .uri import SipUri
 
@@ -53,7 +54,6 @@ SERVICES: dict[str, tuple[str, bool]] = {
 }
 #: SRV service names per transport (RFC 3263 §4.1, RFC 2782).
 SRV_PREFIX = {"UDP": "_sip._udp", "TCP": "_sip._tcp", "TLS": "_sips._tcp"}
-DEFAULT_PORT = {"UDP": 5060, "TCP": 5060, "TLS": 5061}
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,16 +188,14 @@ class ServerLocator:
                     return
             transport = self._default_transport(secure)
             if transport is not None:
-                yield from self._addresses(host, DEFAULT_PORT[transport], transport)
+                yield from self._addresses(host, default_port(transport), transport)
             return
         if transport is None:
             transport = self._default_transport(secure)
         if transport is None or transport not in self.transports:
             return
         if numeric:
-            self.destinations.append(
-                Destination(host, port or DEFAULT_PORT.get(transport, 5060), transport)
-            )
+            self.destinations.append(Destination(host, port or default_port(transport), transport))
         elif port is not None:
             yield from self._addresses(host, port, transport)
         else:
@@ -245,7 +243,7 @@ class ServerLocator:
             yield from self._from_srv(records, transport)
         elif fallback:
             # §4.2: no SRV records: the host's addresses, the transport's default port.
-            yield from self._addresses(host, DEFAULT_PORT.get(transport, 5060), transport)
+            yield from self._addresses(host, default_port(transport), transport)
 
     def _from_srv(
         self, records: list[SrvRecord], transport: str

@@ -394,7 +394,8 @@ class ProxyServer:
 
     def _hop_destination(self, uri: Uri) -> Destination | None:
         """Where a next-hop URI is reached: its IP literal, else the connection of the
-        WebSocket client it names by ``.invalid`` host; None (no DNS here)."""
+        WebSocket client it names by ``.invalid`` host; None for a host name (see
+        :meth:`_locatable`: RFC 3263 needs awaiting)."""
         return destination_of(uri) or self._named_flow(uri)
 
     def _locatable(self, uri: Uri) -> SipUri | None:
@@ -414,7 +415,7 @@ class ProxyServer:
         families = []
         if any(":" not in d.host for d in self._locals.values()):
             families.append("A")
-        if any(":" in d.host or d.host == "::" for d in self._locals.values()):
+        if any(":" in d.host for d in self._locals.values()):
             families.append("AAAA")
         found = await self.resolver.locate(uri, have & {"UDP", "TCP", "TLS"}, families)
         self.stats.dns_lookups += 1
@@ -744,7 +745,7 @@ class ProxyServer:
             self._begin(p, [target])
         except Exception:
             self.stats.errors += 1
-            log.exception("authenticating %s failed", request.method)
+            log.exception("forwarding %s failed", request.method)
             self._forget(p)
             self._respond(key, request, 500)
         finally:
